@@ -1,0 +1,54 @@
+"""Shared base of every bev-losses module: reduction, ``loss_weight`` and float32 compute."""
+import contextlib
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .reduction import check_reduction
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def to_float32(x: Optional[Tensor]) -> Optional[Tensor]:
+    """Upcast half / bfloat16 tensors to float32; leave float32/float64 and integers alone."""
+    if isinstance(x, torch.Tensor) and x.dtype in LOW_PRECISION:
+        return x.float()
+    return x
+
+
+def no_autocast(*tensors) -> contextlib.AbstractContextManager:
+    """A context that disables autocast on the device of the first tensor given.
+
+    Losses compute in float32 (or float64) even inside ``torch.autocast``.
+    """
+    for t in tensors:
+        if isinstance(t, torch.Tensor):
+            return torch.autocast(device_type=t.device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+class BaseLoss(nn.Module):
+    """Holds ``reduction`` and ``loss_weight`` and resolves ``reduction_override``.
+
+    Args:
+        reduction: ``'none'``, ``'mean'`` or ``'sum'``; anything else is a ``ValueError``.
+        loss_weight: multiplier of the reduced loss (a real number).
+    """
+
+    def __init__(self, reduction: str = 'mean', loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+        if isinstance(loss_weight, bool) or not isinstance(loss_weight, (int, float)):
+            raise TypeError(f'loss_weight must be a number, got {type(loss_weight).__name__} '
+                            f'({loss_weight!r})')
+        self.loss_weight = float(loss_weight)
+
+    def resolve_reduction(self, reduction_override: Optional[str]) -> str:
+        """``reduction_override`` if given (validated), else the module's ``reduction``."""
+        if reduction_override is None:
+            return self.reduction
+        return check_reduction(reduction_override, 'reduction_override')
+
+    def extra_repr(self) -> str:
+        return f'reduction={self.reduction!r}, loss_weight={self.loss_weight}'

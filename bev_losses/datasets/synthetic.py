@@ -1,0 +1,505 @@
+"""A deterministic synthetic LiDAR BEV data set, written in mmdet3d's v1.1 info format.
+
+Every frame is a ray-cast scan of a spinning multi-beam LiDAR at the origin (sensor height
+``SENSOR_HEIGHT`` above a flat ground plane), so the points behave like a real sweep: they lie on
+the faces visible from the sensor, their density falls with range, nearer objects occlude
+farther ones, ranges are noisy and some returns drop out. A scene holds labelled objects of
+``SYNTHETIC_CLASSES`` with realistic sizes and a strong class imbalance (``CLASS_FREQUENCIES``),
+built from one or two box primitives each (a car has a body and a cabin, a truck a cab and a
+cargo box, a cyclist a bike and a rider), moving objects with a velocity along their heading,
+and unlabelled clutter (poles, walls, bushes, low boxes) as distractors.
+
+Output (``out_dir``)::
+
+    synthetic_infos_train.pkl   dict(metainfo=..., data_list=[...])   (mmdet3d info v1.1)
+    synthetic_infos_val.pkl
+    points/train_00000.bin      float32 (N, 4): x, y, z, intensity in [0, 1]; LiDAR frame
+    points/val_00000.bin
+    synthetic_meta.json         the generation arguments (``ensure_synthetic_dataset`` compares)
+
+Each ``data_list`` item::
+
+    dict(sample_idx=int, token=str, timestamp=float,
+         lidar_points=dict(num_pts_feats=4, lidar_path='points/train_00000.bin'),
+         instances=[dict(bbox_3d=[x, y, z, dx, dy, dz, yaw],   # bottom centre, LiDAR frame
+                         bbox_label_3d=int, velocity=[vx, vy],
+                         num_lidar_pts=int, bbox_3d_isvalid=True), ...])
+
+Boxes follow mmdet3d's ``LiDARInstance3DBoxes`` convention: ``dx`` is the length along the
+heading, ``yaw`` the heading angle from the x axis, ``z`` the bottom of the box. Objects whose
+scan has no point inside their box (fully occluded) are not annotated, as nuScenes drops boxes
+without LiDAR points from evaluation. Every annotated box lies entirely inside
+``POINT_CLOUD_RANGE`` in BEV; the points are cropped to it.
+
+Frames are seeded by ``(seed, split, index)``, so a frame does not depend on the split sizes
+and the same arguments write byte-identical files. Only numpy is needed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Labelled classes, most frequent first (index = ``bbox_label_3d``).
+SYNTHETIC_CLASSES: Tuple[str, ...] = ('car', 'pedestrian', 'cyclist', 'truck', 'bus')
+#: Relative frequency of each class among placed objects (sums to 1): strongly imbalanced.
+CLASS_FREQUENCIES: Tuple[float, ...] = (0.62, 0.2, 0.09, 0.065, 0.025)
+#: ``[x_min, y_min, z_min, x_max, y_max, z_max]`` in metres, LiDAR frame.
+POINT_CLOUD_RANGE: Tuple[float, ...] = (-25.6, -25.6, -3.0, 25.6, 25.6, 3.0)
+#: Height of the sensor above the ground (the ground plane is at ``z = -SENSOR_HEIGHT``).
+SENSOR_HEIGHT: float = 1.84
+#: Info file names inside ``out_dir``.
+TRAIN_INFO_FILE = 'synthetic_infos_train.pkl'
+VAL_INFO_FILE = 'synthetic_infos_val.pkl'
+META_FILE = 'synthetic_meta.json'
+#: Bump when the generator's output changes for the same arguments (forces regeneration).
+GENERATOR_VERSION = 1
+
+_SPLIT_CODES = {'train': 0, 'val': 1}
+
+
+@dataclass(frozen=True)
+class _ClassSpec:
+    size_mean: Tuple[float, float, float]  # length (dx), width (dy), height (dz) in metres
+    size_std: Tuple[float, float, float]
+    p_moving: float
+    speed_range: Tuple[float, float]  # m/s when moving
+    intensity: Tuple[float, float]  # range of the base reflectivity
+
+
+_CLASS_SPECS: Dict[str, _ClassSpec] = {
+    'car': _ClassSpec((4.5, 1.85, 1.6), (0.3, 0.08, 0.1), 0.5, (2.0, 12.0), (0.2, 0.6)),
+    'pedestrian': _ClassSpec((0.75, 0.65, 1.75), (0.08, 0.06, 0.1), 0.6, (0.5, 2.0),
+                             (0.1, 0.4)),
+    'cyclist': _ClassSpec((1.8, 0.65, 1.7), (0.1, 0.05, 0.08), 0.8, (2.5, 7.0), (0.15, 0.5)),
+    'truck': _ClassSpec((7.5, 2.5, 3.0), (1.0, 0.1, 0.3), 0.4, (2.0, 10.0), (0.2, 0.6)),
+    'bus': _ClassSpec((11.0, 2.9, 3.3), (0.8, 0.05, 0.15), 0.5, (2.0, 10.0), (0.25, 0.65)),
+}
+
+
+def _beam_elevations(num_beams: int) -> np.ndarray:
+    """Elevation angles (radians, ``(num_beams,)``), increasing, from -25 to +8 degrees.
+
+    Like a VLP-32C, the beams are concentrated around the horizon (-8 to +2 degrees, where
+    the objects of a 25 m range are), sparser towards the ground near the sensor and the sky.
+    """
+    # Piecewise-linear beam density: a quarter of the beams over [-25, -8], most over [-8, 1.5].
+    deg = np.interp(np.linspace(0.0, 1.0, num_beams), [0.0, 0.25, 0.875, 1.0],
+                    [-25.0, -8.0, 1.5, 8.0])
+    return np.deg2rad(deg)
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+def _primitives(cls: str, box: np.ndarray) -> List[np.ndarray]:
+    """Split an object's box into primitives that approximate its shape.
+
+    Args:
+        cls: class name.
+        box: ``(7,)`` bottom-centre box ``x, y, z, dx, dy, dz, yaw``.
+
+    Returns:
+        A list of ``(7,)`` bottom-centre boxes with the object's yaw, inside ``box``.
+    """
+    x, y, z, dx, dy, dz, yaw = box
+    c, s = np.cos(yaw), np.sin(yaw)
+
+    def sub(offset_long: float, l: float, w: float, z0: float, h: float) -> np.ndarray:
+        return np.array([x + c * offset_long, y + s * offset_long, z + z0, l, w, h, yaw])
+
+    if cls == 'car':
+        return [sub(0.0, dx, dy, 0.0, 0.55 * dz),
+                sub(-0.08 * dx, 0.55 * dx, 0.92 * dy, 0.55 * dz, 0.45 * dz)]
+    if cls == 'truck':
+        return [sub(0.375 * dx, 0.25 * dx, dy, 0.0, 0.8 * dz),
+                sub(-0.13 * dx, 0.74 * dx, dy, 0.0, dz)]
+    if cls == 'cyclist':
+        return [sub(0.0, dx, 0.25 * dy, 0.0, 0.6 * dz),
+                sub(-0.1 * dx, 0.35 * dx, dy, 0.35 * dz, 0.65 * dz)]
+    if cls == 'pedestrian':
+        return [sub(0.0, 0.6 * dx, dy, 0.0, dz)]
+    return [box.astype(np.float64)]
+
+
+def _bev_corners(box: np.ndarray) -> np.ndarray:
+    """BEV corners ``(4, 2)`` of a ``(7,)`` box."""
+    x, y, _, dx, dy, _, yaw = box
+    c, s = np.cos(yaw), np.sin(yaw)
+    local = np.array([[dx, dy], [dx, -dy], [-dx, -dy], [-dx, dy]]) / 2
+    rot = np.array([[c, -s], [s, c]])
+    return local @ rot.T + np.array([x, y])
+
+
+def _sample_objects(rng: np.random.Generator, ground_z: float, num_range: Tuple[int, int],
+                    xy_limit: float) -> Tuple[List[np.ndarray], List[int], List[np.ndarray]]:
+    """Place non-overlapping labelled objects. Returns boxes, labels, velocities."""
+    n_target = int(rng.integers(num_range[0], num_range[1] + 1))
+    boxes: List[np.ndarray] = []
+    labels: List[int] = []
+    vels: List[np.ndarray] = []
+    radii: List[float] = []
+    probs = np.asarray(CLASS_FREQUENCIES, dtype=np.float64)
+    probs = probs / probs.sum()
+    attempts = 0
+    while len(boxes) < n_target and attempts < n_target * 30:
+        attempts += 1
+        label = int(rng.choice(len(SYNTHETIC_CLASSES), p=probs))
+        cls = SYNTHETIC_CLASSES[label]
+        spec = _CLASS_SPECS[cls]
+        size = np.maximum(rng.normal(spec.size_mean, spec.size_std),
+                          0.5 * np.asarray(spec.size_mean))
+        xy = rng.uniform(-xy_limit, xy_limit, size=2)
+        if np.hypot(*xy) < 3.0 + size[0] / 2:
+            continue
+        if cls in ('car', 'truck', 'bus') and rng.random() < 0.7:
+            # Vehicles mostly follow a street grid.
+            yaw = rng.integers(0, 4) * np.pi / 2 + rng.normal(0.0, 0.08)
+        else:
+            yaw = rng.uniform(-np.pi, np.pi)
+        yaw = float(_wrap(np.asarray(yaw)))
+        box = np.array([xy[0], xy[1], ground_z, size[0], size[1], size[2], yaw])
+        corners = _bev_corners(box)
+        if np.abs(corners).max() > xy_limit:
+            continue
+        radius = 0.5 * float(np.hypot(size[0], size[1]))
+        if any(np.hypot(*(xy - b[:2])) < radius + r + 0.3 for b, r in zip(boxes, radii)):
+            continue
+        if rng.random() < spec.p_moving:
+            speed = rng.uniform(*spec.speed_range)
+            vel = speed * np.array([np.cos(yaw), np.sin(yaw)])
+        else:
+            vel = np.zeros(2)
+        boxes.append(box)
+        labels.append(label)
+        vels.append(vel)
+        radii.append(radius)
+    return boxes, labels, vels
+
+
+def _sample_clutter(rng: np.random.Generator, ground_z: float, occupied: List[np.ndarray],
+                    xy_limit: float) -> Tuple[List[np.ndarray], List[float], List[float]]:
+    """Unlabelled distractors. Returns primitive boxes, their intensity and surface jitter."""
+    prims: List[np.ndarray] = []
+    intens: List[float] = []
+    jitter: List[float] = []
+    occ = [(b[:2], 0.5 * float(np.hypot(b[3], b[4]))) for b in occupied]
+
+    def free(xy: np.ndarray, r: float) -> bool:
+        return np.hypot(*xy) > 2.5 + r and all(
+            np.hypot(*(xy - c)) > rr + r + 0.2 for c, rr in occ)
+
+    def place(size: np.ndarray, yaw: float, ins: float, jit: float, lim: float) -> None:
+        for _ in range(20):
+            xy = rng.uniform(-lim, lim, size=2)
+            r = 0.5 * float(np.hypot(size[0], size[1]))
+            if free(xy, r):
+                prims.append(np.array([xy[0], xy[1], ground_z, *size, yaw]))
+                intens.append(ins)
+                jitter.append(jit)
+                occ.append((xy, r))
+                return
+
+    for _ in range(int(rng.integers(3, 9))):  # poles / tree trunks
+        d = rng.uniform(0.15, 0.35)
+        place(np.array([d, d, rng.uniform(2.5, 5.5)]), rng.uniform(-np.pi, np.pi),
+              rng.uniform(0.3, 0.9), 0.01, xy_limit + 3)
+    for _ in range(int(rng.integers(0, 3))):  # walls / fences
+        yaw = rng.integers(0, 4) * np.pi / 2 + rng.normal(0, 0.05)
+        place(np.array([rng.uniform(4.0, 14.0), rng.uniform(0.2, 0.4), rng.uniform(1.0, 2.8)]),
+              yaw, rng.uniform(0.05, 0.3), 0.01, xy_limit + 2)
+    for _ in range(int(rng.integers(2, 7))):  # bushes: fuzzy surfaces
+        place(rng.uniform([0.8, 0.8, 0.6], [2.5, 2.5, 1.6]), rng.uniform(-np.pi, np.pi),
+              rng.uniform(0.05, 0.2), 0.15, xy_limit)
+    for _ in range(int(rng.integers(0, 4))):  # low boxes (benches, bins, planters)
+        place(rng.uniform([0.6, 0.5, 0.4], [2.5, 1.2, 1.1]), rng.uniform(-np.pi, np.pi),
+              rng.uniform(0.1, 0.5), 0.02, xy_limit)
+    return prims, intens, jitter
+
+
+def _cast_box(t_hit: np.ndarray, hit_id: np.ndarray, dirs: np.ndarray, az: np.ndarray,
+              box: np.ndarray, ident: int) -> None:
+    """Intersect the rays with one bottom-centre box and keep the nearest hits, in place.
+
+    Args:
+        t_hit: ``(B, A)`` current nearest hit distance per ray (beam, azimuth column).
+        hit_id: ``(B, A)`` id of the surface hit (int).
+        dirs: ``(B, A, 3)`` unit ray directions from the origin.
+        az: ``(A,)`` azimuth of each column, increasing, spacing ``2 pi / A``.
+        box: ``(7,)`` box; ``ident``: id written where this box is the nearest hit.
+    """
+    x, y, z, dx, dy, dz, yaw = box
+    num_az = az.shape[0]
+    corners = _bev_corners(box)
+    centre_az = np.arctan2(y, x)
+    rel = _wrap(np.arctan2(corners[:, 1], corners[:, 0]) - centre_az)
+    step = 2 * np.pi / num_az
+    lo = int(np.floor((centre_az + rel.min() - az[0]) / step)) - 1
+    hi = int(np.ceil((centre_az + rel.max() - az[0]) / step)) + 1
+    cols = np.arange(lo, hi + 1) % num_az
+    d = dirs[:, cols]  # (B, C, 3)
+    c, s = np.cos(yaw), np.sin(yaw)
+    centre = np.array([x, y, z + dz / 2])
+    # Ray origin (0) and direction expressed in the box frame.
+    o_local = np.array([-(c * centre[0] + s * centre[1]), -(-s * centre[0] + c * centre[1]),
+                        -centre[2]])
+    d_local = np.stack([c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1],
+                        d[..., 2]], axis=-1)
+    half = np.array([dx, dy, dz]) / 2
+    with np.errstate(divide='ignore', invalid='ignore'):
+        inv = 1.0 / d_local
+        t1 = (-half - o_local) * inv
+        t2 = (half - o_local) * inv
+    t_near = np.nanmax(np.minimum(t1, t2), axis=-1)
+    t_far = np.nanmin(np.maximum(t1, t2), axis=-1)
+    hit = (t_far >= t_near) & (t_near > 0)
+    sub_t = t_hit[:, cols]
+    sub_id = hit_id[:, cols]
+    closer = hit & (t_near < sub_t)
+    sub_t[closer] = t_near[closer]
+    sub_id[closer] = ident
+    t_hit[:, cols] = sub_t
+    hit_id[:, cols] = sub_id
+
+
+def _points_in_boxes(points: np.ndarray, boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """``(N, M)`` bool: point ``n`` inside bottom-centre box ``m`` (expanded by ``margin``)."""
+    if boxes.shape[0] == 0:
+        return np.zeros((points.shape[0], 0), dtype=bool)
+    rel = points[:, None, :3] - boxes[None, :, :3]
+    c, s = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
+    lx = c * rel[..., 0] + s * rel[..., 1]
+    ly = -s * rel[..., 0] + c * rel[..., 1]
+    return ((np.abs(lx) <= boxes[:, 3] / 2 + margin) & (np.abs(ly) <= boxes[:, 4] / 2 + margin)
+            & (rel[..., 2] >= -margin) & (rel[..., 2] <= boxes[:, 5] + margin))
+
+
+def generate_frame(rng: np.random.Generator, num_beams: int = 32, num_azimuth: int = 900,
+                   objects_per_frame: Tuple[int, int] = (6, 14), range_noise: float = 0.02,
+                   dropout: float = 0.05) -> Tuple[np.ndarray, List[dict]]:
+    """Generate one scene.
+
+    Args:
+        rng: the frame's random generator.
+        num_beams: LiDAR beams (elevations from -30 to +10 degrees).
+        num_azimuth: azimuth steps per revolution.
+        objects_per_frame: inclusive range of labelled objects placed (fewer may fit or be
+            visible).
+        range_noise: std of the range noise (metres).
+        dropout: probability that a return is lost.
+
+    Returns:
+        ``points`` float32 ``(N, 4)`` (x, y, z, intensity) and the list of instance dicts.
+    """
+    ground_z = -SENSOR_HEIGHT + float(rng.normal(0.0, 0.03))
+    xy_limit = POINT_CLOUD_RANGE[3] - 0.1
+    boxes, labels, vels = _sample_objects(rng, ground_z, objects_per_frame, xy_limit)
+    clutter, clutter_int, clutter_jit = _sample_clutter(rng, ground_z, boxes, xy_limit)
+
+    elev = _beam_elevations(num_beams) + rng.normal(0.0, np.deg2rad(0.05), size=num_beams)
+    az = -np.pi + (np.arange(num_azimuth) + rng.uniform()) * (2 * np.pi / num_azimuth)
+    ce = np.cos(elev)[:, None]
+    dirs = np.stack([ce * np.cos(az)[None], ce * np.sin(az)[None],
+                     np.broadcast_to(np.sin(elev)[:, None], (num_beams, num_azimuth))], -1)
+    max_range = 60.0
+    with np.errstate(divide='ignore'):
+        t_ground = np.where(dirs[..., 2] < 0, ground_z / dirs[..., 2], np.inf)
+    t_hit = np.minimum(t_ground, max_range)
+    hit_id = np.where(np.isfinite(t_ground) & (t_ground < max_range), 0, -1).astype(np.int64)
+
+    # Ids: 0 ground, 1..P object primitives, P+1.. clutter.
+    prim_owner: List[int] = []
+    prim_int: List[float] = []
+    prim_jit: List[float] = []
+    obj_int = [rng.uniform(*_CLASS_SPECS[SYNTHETIC_CLASSES[lb]].intensity) for lb in labels]
+    ident = 1
+    for k, (box, label) in enumerate(zip(boxes, labels)):
+        for prim in _primitives(SYNTHETIC_CLASSES[label], box):
+            _cast_box(t_hit, hit_id, dirs, az, prim, ident)
+            prim_owner.append(k)
+            prim_int.append(obj_int[k])
+            prim_jit.append(0.01)
+            ident += 1
+    for prim, ins, jit in zip(clutter, clutter_int, clutter_jit):
+        _cast_box(t_hit, hit_id, dirs, az, prim, ident)
+        prim_owner.append(-1)
+        prim_int.append(ins)
+        prim_jit.append(jit)
+        ident += 1
+
+    valid = (hit_id >= 0) & (rng.random(hit_id.shape) >= dropout)
+    t = t_hit[valid]
+    ids = hit_id[valid]
+    d = dirs[valid]
+    jit_all = np.concatenate([[0.0], prim_jit])[ids]
+    t = t + rng.normal(0.0, range_noise, size=t.shape) + rng.normal(0.0, 1.0, t.shape) * jit_all
+    xyz = d * t[:, None]
+    int_base = np.concatenate([[0.0], prim_int])[ids]
+    ground_int = rng.uniform(0.02, 0.15, size=t.shape)
+    intensity = np.where(ids == 0, ground_int,
+                         int_base * rng.uniform(0.8, 1.2, size=t.shape) / (1 + 0.01 * t))
+    # A few retro-reflective returns (plates, signs) on objects.
+    bright = (ids > 0) & (rng.random(t.shape) < 0.01)
+    intensity = np.where(bright, rng.uniform(0.8, 1.0, size=t.shape), intensity)
+    points = np.concatenate([xyz, np.clip(intensity, 0.0, 1.0)[:, None]], axis=1)
+    pcr = POINT_CLOUD_RANGE
+    keep = ((points[:, 0] >= pcr[0]) & (points[:, 0] < pcr[3]) & (points[:, 1] >= pcr[1])
+            & (points[:, 1] < pcr[4]) & (points[:, 2] >= pcr[2]) & (points[:, 2] < pcr[5]))
+    points = points[keep].astype(np.float32)
+
+    instances: List[dict] = []
+    if boxes:
+        box_arr = np.stack(boxes)
+        counts = _points_in_boxes(points.astype(np.float64), box_arr, 0.0).sum(0)
+        for box, label, vel, n in zip(boxes, labels, vels, counts):
+            if n < 1:
+                continue  # fully occluded or out of the scan: not annotated (as nuScenes)
+            instances.append(dict(
+                bbox_3d=[float(v) for v in box],
+                bbox_label_3d=int(label),
+                velocity=[float(v) for v in vel],
+                num_lidar_pts=int(n),
+                bbox_3d_isvalid=True))
+    return points, instances
+
+
+def _metainfo() -> dict:
+    return dict(
+        classes=list(SYNTHETIC_CLASSES),
+        categories={name: i for i, name in enumerate(SYNTHETIC_CLASSES)},
+        dataset='synthetic_bev',
+        version='v1.0-synthetic',
+        info_version='1.1',
+        point_cloud_range=list(POINT_CLOUD_RANGE))
+
+
+def _generation_args(num_train: int, num_val: int, seed: int, num_beams: int,
+                     num_azimuth: int, objects_per_frame: Sequence[int]) -> dict:
+    return dict(num_train=int(num_train), num_val=int(num_val), seed=int(seed),
+                num_beams=int(num_beams), num_azimuth=int(num_azimuth),
+                objects_per_frame=[int(v) for v in objects_per_frame],
+                generator_version=GENERATOR_VERSION)
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), prefix='.tmp_')
+    with os.fdopen(fd, 'wb') as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def generate_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 60,
+                               seed: int = 0, num_beams: int = 32, num_azimuth: int = 900,
+                               objects_per_frame: Sequence[int] = (6, 14),
+                               verbose: bool = False) -> Dict[str, str]:
+    """Write the synthetic train/val splits to ``out_dir`` (overwriting).
+
+    Args:
+        out_dir: output folder (created).
+        num_train / num_val: frames per split (>= 0).
+        seed: base seed; frame ``i`` of a split uses ``SeedSequence([seed, split, i])``.
+        num_beams / num_azimuth: LiDAR resolution (rays per frame = product).
+        objects_per_frame: ``(min, max)`` labelled objects placed per frame.
+        verbose: print progress.
+
+    Returns:
+        ``dict(train=path, val=path)`` of the info files.
+    """
+    for name, val in (('num_train', num_train), ('num_val', num_val), ('seed', seed),
+                      ('num_beams', num_beams), ('num_azimuth', num_azimuth)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
+            raise TypeError(f'{name} must be an int, got {type(val).__name__} ({val!r})')
+    if num_train < 0 or num_val < 0:
+        raise ValueError(f'num_train and num_val must be >= 0, got {num_train}, {num_val}')
+    if seed < 0:
+        raise ValueError(f'seed must be >= 0, got {seed}')
+    if num_beams < 1 or num_azimuth < 8:
+        raise ValueError(f'num_beams must be >= 1 and num_azimuth >= 8, got {num_beams}, '
+                         f'{num_azimuth}')
+    objects_per_frame = tuple(int(v) for v in objects_per_frame)
+    if len(objects_per_frame) != 2 or not 0 <= objects_per_frame[0] <= objects_per_frame[1]:
+        raise ValueError(f'objects_per_frame must be (min, max) with 0 <= min <= max, got '
+                         f'{objects_per_frame}')
+    os.makedirs(osp.join(out_dir, 'points'), exist_ok=True)
+    args = _generation_args(num_train, num_val, seed, num_beams, num_azimuth, objects_per_frame)
+    paths = {}
+    start = time.time()
+    for split, num in (('train', num_train), ('val', num_val)):
+        data_list = []
+        for i in range(num):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODES[split], i]))
+            points, instances = generate_frame(rng, num_beams, num_azimuth, objects_per_frame)
+            rel = f'points/{split}_{i:05d}.bin'
+            _atomic_write_bytes(osp.join(out_dir, rel), points.tobytes())
+            data_list.append(dict(
+                sample_idx=i,
+                token=f'{split}_{i:05d}',
+                timestamp=float(i) * 0.5,
+                lidar_points=dict(num_pts_feats=4, lidar_path=rel),
+                instances=instances))
+            if verbose and (i + 1) % 50 == 0:
+                print(f'[synthetic] {split}: {i + 1}/{num} frames '
+                      f'({time.time() - start:.1f} s)', flush=True)
+        info = dict(metainfo=_metainfo(), data_list=data_list)
+        path = osp.join(out_dir, TRAIN_INFO_FILE if split == 'train' else VAL_INFO_FILE)
+        _atomic_write_bytes(path, pickle.dumps(info, protocol=4))
+        paths[split] = path
+    # The meta file is written last: its presence marks a complete data set.
+    _atomic_write_bytes(osp.join(out_dir, META_FILE),
+                        json.dumps(args, indent=2, sort_keys=True).encode())
+    if verbose:
+        print(f'[synthetic] wrote {num_train} train + {num_val} val frames to {out_dir} in '
+              f'{time.time() - start:.1f} s', flush=True)
+    return paths
+
+
+def read_generation_meta(out_dir: str) -> Optional[dict]:
+    """The generation arguments stored in ``out_dir``, or None when absent/unreadable."""
+    path = osp.join(out_dir, META_FILE)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 60,
+                             seed: int = 0, num_beams: int = 32, num_azimuth: int = 900,
+                             objects_per_frame: Sequence[int] = (6, 14),
+                             verbose: bool = True) -> bool:
+    """Generate the data set in ``out_dir`` unless it is there with the same arguments.
+
+    It (re)generates when an info file is missing, or when ``synthetic_meta.json`` records
+    different arguments. A folder holding info files but no meta file is not ours and is left
+    alone. Concurrent callers (several ranks of a distributed run) serialise on a lock file, so
+    only one generates.
+
+    Returns:
+        True when it generated, False when the data set was already there.
+    """
+    args = _generation_args(num_train, num_val, seed, num_beams, num_azimuth,
+                            objects_per_frame)
+    os.makedirs(out_dir, exist_ok=True)
+    lock_path = osp.join(out_dir, '.generate.lock')
+    with open(lock_path, 'a') as lock:
+        try:
+            import fcntl
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # pragma: no cover - no locking on this platform
+            pass
+        have_infos = all(osp.isfile(osp.join(out_dir, f)) for f in (TRAIN_INFO_FILE,
+                                                                     VAL_INFO_FILE))
+        meta = read_generation_meta(out_dir)
+        if have_infos and (meta is None or meta == args):
+            return False
+        generate_synthetic_dataset(out_dir, verbose=verbose, **{
+            k: v for k, v in args.items() if k != 'generator_version'})
+        return True

@@ -1,0 +1,79 @@
+# The synthetic LiDAR BEV data set (bev_losses.SyntheticBEVDataset), mmdet3d v1.1 info format.
+# Generated on first use into `data_root` (auto_generate=True), or beforehand with
+#   python tools/create_synthetic_data.py --out-dir data/synthetic
+# Needs default_scope='mmdet3d' (the runtime config) for the bare transform names.
+dataset_type = 'bev_losses.SyntheticBEVDataset'
+data_root = 'data/synthetic/'
+class_names = ['car', 'pedestrian', 'cyclist', 'truck', 'bus']
+metainfo = dict(classes=class_names)
+# If the point cloud range is changed, the model's voxel grid must change with it.
+point_cloud_range = [-25.6, -25.6, -3.0, 25.6, 25.6, 3.0]
+input_modality = dict(use_lidar=True, use_camera=False)
+data_prefix = dict(pts='')
+# Arguments of bev_losses.datasets.ensure_synthetic_dataset; shared by every split so that they
+# all see the same files (a change regenerates the data set).
+synthetic_generate_kwargs = dict(num_train=300, num_val=60, seed=0)
+backend_args = None
+
+train_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
+         backend_args=backend_args),
+    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
+    dict(type='GlobalRotScaleTrans', rot_range=[-0.785, 0.785],
+         scale_ratio_range=[0.95, 1.05], translation_std=[0, 0, 0]),
+    dict(type='RandomFlip3D', flip_ratio_bev_horizontal=0.5,
+         flip_ratio_bev_vertical=0.5),
+    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='ObjectRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='ObjectNameFilter', classes=class_names),
+    dict(type='PointShuffle'),
+    dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
+]
+test_pipeline = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
+         backend_args=backend_args),
+    dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='Pack3DDetInputs', keys=['points'])
+]
+
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='synthetic_infos_train.pkl',
+        pipeline=train_pipeline,
+        metainfo=metainfo,
+        modality=input_modality,
+        data_prefix=data_prefix,
+        test_mode=False,
+        box_type_3d='LiDAR',
+        auto_generate=True,
+        generate_kwargs=synthetic_generate_kwargs,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='synthetic_infos_val.pkl',
+        pipeline=test_pipeline,
+        metainfo=metainfo,
+        modality=input_modality,
+        data_prefix=data_prefix,
+        test_mode=True,
+        box_type_3d='LiDAR',
+        auto_generate=True,
+        generate_kwargs=synthetic_generate_kwargs,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(type='bev_losses.BEVDetectionMetric', class_names=class_names)
+test_evaluator = val_evaluator

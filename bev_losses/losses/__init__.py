@@ -3,6 +3,8 @@
 Each file holds one loss: a functional core (element-wise loss and reduced loss) and a thin
 ``nn.Module`` registered in ``bev_losses.registry.MODELS``.
 """
+import sys as _sys
+
 from . import cross_entropy, focal, gaussian_focal, giou, kl_div, regression
 from .cross_entropy import *  # noqa: F401,F403
 from .focal import *  # noqa: F401,F403
@@ -13,6 +15,7 @@ from .reduction import align_weight, check_reduction, weight_reduce_loss
 from .regression import *  # noqa: F401,F403
 
 __all__ = ['align_weight', 'check_reduction', 'weight_reduce_loss']
-for _m in (cross_entropy, focal, gaussian_focal, giou, kl_div, regression):
-    __all__ += list(_m.__all__)
-del _m
+# the functions cross_entropy / kl_div shadow their modules' names here: read the modules
+for _name in ('cross_entropy', 'focal', 'gaussian_focal', 'giou', 'kl_div', 'regression'):
+    __all__ += list(_sys.modules[f'{__name__}.{_name}'].__all__)
+del _name

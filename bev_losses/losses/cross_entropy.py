@@ -1,2 +1,360 @@
-"""Placeholder: being written."""
-__all__ = []
+"""Cross-entropy: softmax (``torch.nn.functional.cross_entropy``) and sigmoid (mmdet's BCE) modes.
+
+Softmax mode, plain call (no ``weight``, no ``avg_factor``): exactly
+``F.cross_entropy(pred, target, weight=class_weight, ignore_index=..., label_smoothing=...,
+reduction=...)`` for index targets ``(N,)`` / ``(N, d1, ...)`` and probability targets of
+``pred``'s shape. In particular ``'mean'`` with ``class_weight`` divides by the *sum of the class
+weights of the non-ignored targets*, ``sum_i w[y_i] * l_i / sum_i w[y_i]``, as torch does.
+
+mmdet's softmax ``CrossEntropyLoss`` (mmdetection issue #9193) instead divides the class-weighted
+sum by the *number* of elements (or of non-ignored elements with ``avg_non_ignore=True``), so
+with ``class_weight`` or ignored labels mmdet's plain ``'mean'`` differs from torch's. Here the
+plain call follows torch. As soon as a ``weight`` or an ``avg_factor`` is passed (which is how
+every mmdet/mmdet3d head calls its loss), mmdet's contract applies unchanged: the weighted
+element-wise losses are summed and divided by ``avg_factor``, or averaged over all elements
+(over the non-ignored ones when ``avg_non_ignore=True``); so the loss dicts of mmdet3d heads do
+not change when ``mmdet.CrossEntropyLoss`` is swapped for ``bev_losses.CrossEntropyLoss``.
+
+Sigmoid mode (``use_sigmoid=True``) equals mmdet's ``CrossEntropyLoss(use_sigmoid=True)``:
+integer labels ``(...,)`` in ``[0, C]`` for ``pred`` ``(..., C)`` (``C`` is background: an
+all-zero row), or targets of ``pred``'s shape (one-hot, soft, or a single logit per element);
+``class_weight`` is BCE's ``pos_weight`` as in mmdet.
+
+Empty inputs and all-ignored targets give a zero connected to the graph (torch gives NaN).
+"""
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..registry import MODELS
+from .base import BaseLoss, no_autocast, to_float32
+from .reduction import check_reduction, weight_reduce_loss
+
+__all__ = ['cross_entropy', 'binary_cross_entropy', 'CrossEntropyLoss']
+
+Number = Union[int, float]
+
+
+# ----------------------------------------------------------------------------------- checks
+def _check_pred(pred, name: str = 'pred', min_dim: int = 1) -> None:
+    if not isinstance(pred, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(pred).__name__}')
+    if not pred.is_floating_point():
+        raise TypeError(f'{name} must be a floating point tensor (logits), got {pred.dtype}')
+    if pred.dim() < min_dim:
+        raise ValueError(f'{name} must have at least {min_dim} dimension(s), got shape '
+                         f'{tuple(pred.shape)}')
+
+
+def _check_target_tensor(target, name: str = 'target') -> None:
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(target).__name__}')
+    if target.dtype == torch.bool:
+        raise TypeError(f'{name} must be integer labels or floating point targets, got '
+                        f'torch.bool')
+
+
+def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
+                  name: str = 'target') -> None:
+    """Labels must lie in ``[0, num_valid)`` or equal ``ignore_index``; else ``ValueError``."""
+    if labels.numel() == 0:
+        return
+    lo, hi = torch.aminmax(labels)
+    lo, hi = int(lo), int(hi)
+    if lo >= 0 and hi < num_valid:
+        return
+    bad = (labels < 0) | (labels >= num_valid)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    if bool(bad.any()):
+        value = int(labels[bad].flatten()[0])
+        ignore = '' if ignore_index is None else f' or equal ignore_index={ignore_index}'
+        raise ValueError(f'{name} labels must lie in [0, {num_valid - 1}]{ignore}; got '
+                         f'{value} (labels of shape {tuple(labels.shape)})')
+
+
+def _check_probabilities(target: Tensor, ignore_index: Optional[int] = None,
+                         name: str = 'target') -> None:
+    """Soft targets must lie in [0, 1] (or equal ``ignore_index``); NaN is let through."""
+    if target.numel() == 0:
+        return
+    lo, hi = torch.aminmax(target.detach())
+    if float(lo) >= 0 and float(hi) <= 1:
+        return
+    bad = (target < 0) | (target > 1)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bool(bad.any()):
+        value = float(target[bad].flatten()[0])
+        raise ValueError(f'{name} values must lie in [0, 1] (probabilities); got {value} '
+                         f'(target of shape {tuple(target.shape)})')
+
+
+def _class_weight_tensor(class_weight, num_classes: int, like: Tensor,
+                         name: str = 'class_weight') -> Optional[Tensor]:
+    if class_weight is None:
+        return None
+    cw = torch.as_tensor(class_weight, dtype=like.dtype, device=like.device)
+    if cw.dim() != 1 or cw.numel() != num_classes:
+        raise ValueError(f'{name} must hold one weight per class ({num_classes}), got shape '
+                         f'{tuple(cw.shape)}')
+    return cw
+
+
+def _check_class_weight_arg(class_weight, name: str = 'class_weight'):
+    """Constructor-time check: ``None`` or a 1-D sequence of numbers; returned as a tuple."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, torch.Tensor):
+        class_weight = class_weight.detach().cpu().flatten().tolist()
+    if isinstance(class_weight, (str, bytes)) or not isinstance(class_weight, Sequence):
+        raise TypeError(f'{name} must be None or a sequence of numbers, got '
+                        f'{type(class_weight).__name__}')
+    for w in class_weight:
+        if isinstance(w, bool) or not isinstance(w, (int, float)):
+            raise TypeError(f'{name} must hold numbers, got {w!r}')
+    return tuple(float(w) for w in class_weight)
+
+
+def _check_index(value, name: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{name} must be an int or None, got {type(value).__name__}')
+    return value
+
+
+# ------------------------------------------------------------------------------ functional
+def cross_entropy(pred: Tensor,
+                  target: Tensor,
+                  weight: Optional[Tensor] = None,
+                  class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+                  ignore_index: int = -100,
+                  label_smoothing: float = 0.0,
+                  reduction: str = 'mean',
+                  avg_factor: Optional[Union[Number, Tensor]] = None,
+                  avg_non_ignore: bool = False) -> Tensor:
+    """Softmax cross-entropy (see the module docstring for the two mean conventions).
+
+    Args:
+        pred: logits ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``.
+        target: class indices ``(N,)`` / ``(N, d1, ...)`` / ``()`` (integer dtype, values in
+            ``[0, C)`` or ``ignore_index``), or class probabilities of ``pred``'s shape.
+        weight: optional element-wise weight, broadcast onto the per-sample loss (shape of the
+            index target); selects mmdet's mean convention.
+        class_weight: optional ``(C,)`` class weights (``F.cross_entropy``'s ``weight``).
+        ignore_index: label ignored in index targets.
+        label_smoothing: in ``[0, 1]``, as ``F.cross_entropy``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        avg_factor: divisor of ``'mean'``; selects mmdet's mean convention.
+        avg_non_ignore: with ``weight`` given and no ``avg_factor``, ``'mean'`` divides by the
+            number of non-ignored samples instead of all samples (mmdet's flag).
+
+    Returns:
+        per-sample loss (shape of ``pred`` without the class dim) for ``'none'``, else a scalar.
+    """
+    check_reduction(reduction)
+    _check_pred(pred)
+    _check_target_tensor(target)
+    ignore_index = _check_index(ignore_index, 'ignore_index')
+    if ignore_index is None:
+        ignore_index = -100
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f'label_smoothing must be a number in [0, 1], got {label_smoothing!r}')
+    class_dim = 1 if pred.dim() >= 2 else 0
+    num_classes = pred.shape[class_dim]
+    index_shape = pred.shape[:class_dim] + pred.shape[class_dim + 1:]
+    with no_autocast(pred):
+        pred = to_float32(pred)
+        cw = _class_weight_tensor(class_weight, num_classes, pred)
+        if target.is_floating_point():
+            if target.shape != pred.shape:
+                if target.shape == index_shape:
+                    raise TypeError(f'target has the shape of class indices '
+                                    f'{tuple(target.shape)} but a floating dtype '
+                                    f'({target.dtype}); pass integer labels (e.g. .long())')
+                raise ValueError(f'target of shape {tuple(target.shape)} does not fit pred of '
+                                 f'shape {tuple(pred.shape)}: expected indices of shape '
+                                 f'{tuple(index_shape)} or probabilities of shape '
+                                 f'{tuple(pred.shape)}')
+            _check_probabilities(target)
+            target = target.to(pred.dtype)
+            valid = None
+        else:
+            if target.shape != index_shape:
+                raise ValueError(f'target of shape {tuple(target.shape)} does not fit pred of '
+                                 f'shape {tuple(pred.shape)}: expected indices of shape '
+                                 f'{tuple(index_shape)} or probabilities of shape '
+                                 f'{tuple(pred.shape)}')
+            _check_labels(target, num_classes, ignore_index)
+            target = target.long()
+            valid = target != ignore_index
+        loss = F.cross_entropy(pred, target, weight=cw, ignore_index=ignore_index,
+                               reduction='none', label_smoothing=float(label_smoothing))
+        if weight is None and avg_factor is None:
+            # torch's convention: divide by the summed class weights of the valid targets.
+            if reduction == 'mean' and valid is not None:
+                if cw is None:
+                    denom = valid.sum().to(loss.dtype)
+                else:
+                    denom = cw[target.clamp(0, num_classes - 1)].mul(valid).sum()
+                return weight_reduce_loss(loss, None, 'mean', denom) \
+                    if loss.numel() > 0 else weight_reduce_loss(loss, None, 'mean')
+            return weight_reduce_loss(loss, None, reduction)
+        # mmdet's convention
+        if avg_factor is None and avg_non_ignore and reduction == 'mean' and valid is not None:
+            avg_factor = valid.sum().item()
+        if weight is not None:
+            weight = to_float32(weight)
+        return weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+
+def binary_cross_entropy(pred: Tensor,
+                         target: Tensor,
+                         weight: Optional[Tensor] = None,
+                         class_weight: Optional[Union[Tensor, Sequence[float]]] = None,
+                         ignore_index: int = -100,
+                         reduction: str = 'mean',
+                         avg_factor: Optional[Union[Number, Tensor]] = None,
+                         avg_non_ignore: bool = False) -> Tensor:
+    """Sigmoid (binary) cross-entropy with mmdet's label conventions.
+
+    Args:
+        pred: logits ``(..., C)``.
+        target: integer labels of shape ``pred.shape[:-1]`` with values in ``[0, C]``
+            (``C`` = background, an all-zero row) or ``ignore_index``; or a target of
+            ``pred``'s shape (0/1 or soft values in ``[0, 1]``, elements equal to
+            ``ignore_index`` ignored).
+        weight: optional weight broadcast onto the element-wise loss ``(..., C)``; a per-sample
+            weight ``pred.shape[:-1]`` is accepted.
+        class_weight: optional ``(C,)``; BCE's ``pos_weight`` (as mmdet).
+        ignore_index: ignored label.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        avg_factor: divisor of ``'mean'``.
+        avg_non_ignore: ``'mean'`` without ``avg_factor`` averages over the non-ignored
+            elements only.
+
+    Returns:
+        element-wise loss of ``pred``'s shape for ``'none'``, else a scalar.
+    """
+    check_reduction(reduction)
+    _check_pred(pred)
+    _check_target_tensor(target)
+    ignore_index = _check_index(ignore_index, 'ignore_index')
+    if ignore_index is None:
+        ignore_index = -100
+    num_classes = pred.shape[-1]
+    with no_autocast(pred):
+        pred = to_float32(pred)
+        cw = _class_weight_tensor(class_weight, num_classes, pred)
+        if target.shape == pred.shape:
+            if target.is_floating_point():
+                _check_probabilities(target, ignore_index)
+            else:
+                _check_labels(target, 2, ignore_index)
+            valid = target != ignore_index
+            target_f = target.to(pred.dtype).masked_fill(~valid, 0)
+            valid_f = valid.to(pred.dtype)
+        elif target.shape == pred.shape[:-1]:
+            if target.is_floating_point():
+                raise TypeError(f'target has the shape of class indices {tuple(target.shape)} '
+                                f'but a floating dtype ({target.dtype}); pass integer labels')
+            _check_labels(target, num_classes + 1, ignore_index)
+            valid = target != ignore_index
+            classes = torch.arange(num_classes, device=target.device)
+            target_f = (target.unsqueeze(-1) == classes).to(pred.dtype)
+            valid_f = valid.unsqueeze(-1).to(pred.dtype).expand(pred.shape)
+        else:
+            raise ValueError(f'target of shape {tuple(target.shape)} does not fit pred of shape '
+                             f'{tuple(pred.shape)}: expected labels of shape '
+                             f'{tuple(pred.shape[:-1])} or a target of shape {tuple(pred.shape)}')
+        loss = F.binary_cross_entropy_with_logits(pred, target_f, pos_weight=cw,
+                                                  reduction='none') * valid_f
+        if avg_factor is None and avg_non_ignore and reduction == 'mean':
+            avg_factor = valid_f.sum().item()
+        if weight is not None:
+            weight = to_float32(weight)
+        return weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+
+# --------------------------------------------------------------------------------- module
+@MODELS.register_module()
+class CrossEntropyLoss(BaseLoss):
+    """Cross-entropy, softmax (torch's) or sigmoid (mmdet's) mode. See the module docstring.
+
+    Args:
+        use_sigmoid: sigmoid (binary, per class) instead of softmax cross-entropy.
+        class_weight: optional per-class weights (``C`` numbers).
+        ignore_index: label whose samples contribute nothing.
+        label_smoothing: softmax mode only, as ``F.cross_entropy``.
+        avg_non_ignore: mmdet's flag (see :func:`cross_entropy`).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        loss_weight: multiplier of the loss.
+
+    Shapes:
+        softmax: ``pred (N, C, *)``, ``target (N, *)`` indices or ``(N, C, *)`` probabilities.
+        sigmoid: ``pred (..., C)``, ``target (...)`` labels in ``[0, C]`` or ``(..., C)``.
+    """
+
+    def __init__(self,
+                 use_sigmoid: bool = False,
+                 class_weight: Optional[Sequence[float]] = None,
+                 ignore_index: Optional[int] = -100,
+                 label_smoothing: float = 0.0,
+                 avg_non_ignore: bool = False,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(reduction, loss_weight)
+        if not isinstance(use_sigmoid, bool):
+            raise TypeError(f'use_sigmoid must be a bool, got {type(use_sigmoid).__name__}')
+        if not isinstance(avg_non_ignore, bool):
+            raise TypeError(f'avg_non_ignore must be a bool, got '
+                            f'{type(avg_non_ignore).__name__}')
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f'label_smoothing must be a number in [0, 1], got '
+                             f'{label_smoothing!r}')
+        if use_sigmoid and label_smoothing:
+            raise ValueError('label_smoothing is only supported with use_sigmoid=False')
+        self.use_sigmoid = use_sigmoid
+        self.class_weight = _check_class_weight_arg(class_weight)
+        self.ignore_index = -100 if ignore_index is None else _check_index(ignore_index,
+                                                                           'ignore_index')
+        self.label_smoothing = float(label_smoothing)
+        self.avg_non_ignore = avg_non_ignore
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Optional[Union[Number, Tensor]] = None,
+                reduction_override: Optional[str] = None,
+                ignore_index: Optional[int] = None,
+                **kwargs) -> Tensor:
+        """Loss of ``pred`` against ``target`` (shapes in the class docstring).
+
+        ``ignore_index`` overrides the module's for this call. Extra keyword arguments that
+        mmdet heads pass are rejected unless ``None``.
+        """
+        for key, value in kwargs.items():
+            if value is not None:
+                raise TypeError(f'CrossEntropyLoss.forward got an unexpected argument {key!r}')
+        reduction = self.resolve_reduction(reduction_override)
+        ignore_index = self.ignore_index if ignore_index is None else _check_index(
+            ignore_index, 'ignore_index')
+        if self.use_sigmoid:
+            loss = binary_cross_entropy(pred, target, weight, self.class_weight, ignore_index,
+                                        reduction, avg_factor, self.avg_non_ignore)
+        else:
+            loss = cross_entropy(pred, target, weight, self.class_weight, ignore_index,
+                                 self.label_smoothing, reduction, avg_factor,
+                                 self.avg_non_ignore)
+        return self.loss_weight * loss
+
+    def extra_repr(self) -> str:
+        return (f'use_sigmoid={self.use_sigmoid}, class_weight={self.class_weight}, '
+                f'ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, '
+                f'avg_non_ignore={self.avg_non_ignore}, ' + super().extra_repr())

@@ -351,8 +351,8 @@ def generate_frame(rng: np.random.Generator, num_beams: int = 32, num_azimuth: i
     intensity = np.where(bright, rng.uniform(0.8, 1.0, size=t.shape), intensity)
     points = np.concatenate([xyz, np.clip(intensity, 0.0, 1.0)[:, None]], axis=1)
     pcr = POINT_CLOUD_RANGE
-    keep = ((points[:, 0] >= pcr[0]) & (points[:, 0] < pcr[3]) & (points[:, 1] >= pcr[1])
-            & (points[:, 1] < pcr[4]) & (points[:, 2] >= pcr[2]) & (points[:, 2] < pcr[5]))
+    keep = ((points[:, 0] > pcr[0]) & (points[:, 0] < pcr[3]) & (points[:, 1] > pcr[1])
+            & (points[:, 1] < pcr[4]) & (points[:, 2] > pcr[2]) & (points[:, 2] < pcr[5]))
     points = points[keep].astype(np.float32)
 
     instances: List[dict] = []

@@ -83,5 +83,6 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='bev_losses.BEVDetectionMetric', class_names=class_names)
+val_evaluator = dict(type='bev_losses.BEVDetectionMetric', class_names=class_names,
+                     eval_range=point_cloud_range)
 test_evaluator = val_evaluator

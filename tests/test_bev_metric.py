@@ -370,3 +370,42 @@ def test_metric_needs_eval_annotations_and_valid_options():
         BEVDetectionMetric(eval_range=[1, 2, 3])
     assert BEVDetectionMetric(eval_range=[-25.6, -25.6, -3, 25.6, 25.6, 3]).options[
         'eval_range'] == [-25.6, -25.6, 25.6, 25.6]
+
+
+# ------------------------------------------------ on a real Det3DDataset (nuScenes demo frame)
+def test_metric_on_the_nus_bev_dataset_with_ground_truth_as_predictions():
+    from pathlib import Path
+    real = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'real' / 'nuscenes'
+    if not (real / 'nuscenes_infos_demo.pkl').is_file():
+        pytest.skip(f'real nuScenes demo frame not found at {real}')
+    from mmengine.config import Config
+    from mmengine.evaluator import Evaluator
+    from mmengine.registry import DATASETS, init_default_scope
+    from mmengine.structures import InstanceData
+    init_default_scope('mmdet3d')
+    cfg = Config.fromfile(str(Path(__file__).resolve().parents[1] / 'configs' / '_base_'
+                              / 'datasets' / 'nus_bev.py'))
+    cfg.val_dataloader.dataset.update(data_root=str(real), ann_file='nuscenes_infos_demo.pkl',
+                                      data_prefix=dict(pts=''))
+    dataset = DATASETS.build(cfg.val_dataloader.dataset)
+    sample = dataset[0]['data_samples']
+    ann = sample.eval_ann_info
+    gt_boxes = ann['gt_bboxes_3d']
+    labels = np.asarray(ann['gt_labels_3d'])
+    assert (labels == -1).any()  # categories outside the 10 classes: ignored by the metric
+    inside = ((gt_boxes.tensor[:, :2].abs() <= 25.6).all(1)).numpy() & (labels >= 0)
+    keep = torch.as_tensor(labels >= 0)
+    pred = InstanceData()
+    pred.bboxes_3d = gt_boxes[keep]
+    pred.scores_3d = torch.linspace(0.9, 0.1, int(keep.sum()))
+    pred.labels_3d = torch.as_tensor(labels)[keep]
+    sample.pred_instances_3d = pred
+    evaluator = Evaluator(cfg.val_evaluator)
+    evaluator.dataset_meta = dataset.metainfo
+    evaluator.process([sample])
+    metrics = evaluator.evaluate(1)
+    assert metrics['bev/mAP'] == pytest.approx(1.0) and metrics['bev/NDS'] == pytest.approx(1.0)
+    # Only classes with ground truth inside the evaluation range are reported.
+    want = {cfg.class_names[k] for k in np.unique(labels[inside])}
+    assert {k[len('bev/AP_'):] for k in metrics if k.startswith('bev/AP_')} == want
+    assert len(want) >= 2 and inside.sum() < len(inside)

@@ -113,8 +113,8 @@ def _primitives(cls: str, box: np.ndarray) -> List[np.ndarray]:
     x, y, z, dx, dy, dz, yaw = box
     c, s = np.cos(yaw), np.sin(yaw)
 
-    def sub(offset_long: float, l: float, w: float, z0: float, h: float) -> np.ndarray:
-        return np.array([x + c * offset_long, y + s * offset_long, z + z0, l, w, h, yaw])
+    def sub(offset_long: float, length: float, w: float, z0: float, h: float) -> np.ndarray:
+        return np.array([x + c * offset_long, y + s * offset_long, z + z0, length, w, h, yaw])
 
     if cls == 'car':
         return [sub(0.0, dx, dy, 0.0, 0.55 * dz),
@@ -495,8 +495,8 @@ def ensure_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 
             fcntl.flock(lock, fcntl.LOCK_EX)
         except (ImportError, OSError):  # pragma: no cover - no locking on this platform
             pass
-        have_infos = all(osp.isfile(osp.join(out_dir, f)) for f in (TRAIN_INFO_FILE,
-                                                                     VAL_INFO_FILE))
+        have_infos = all(osp.isfile(osp.join(out_dir, f))
+                         for f in (TRAIN_INFO_FILE, VAL_INFO_FILE))
         meta = read_generation_meta(out_dir)
         if have_infos and (meta is None or meta == args):
             return False

@@ -57,14 +57,18 @@ def _check_target_tensor(target, name: str = 'target') -> None:
 
 
 def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
-                  name: str = 'target') -> None:
-    """Labels must lie in ``[0, num_valid)`` or equal ``ignore_index``; else ``ValueError``."""
+                  name: str = 'target') -> bool:
+    """Labels must lie in ``[0, num_valid)`` or equal ``ignore_index``; else ``ValueError``.
+
+    Returns ``True`` when every label lies in ``[0, num_valid)`` (no ignored label can be
+    present unless ``ignore_index`` itself is in that range).
+    """
     if labels.numel() == 0:
-        return
+        return True
     lo, hi = torch.aminmax(labels)
     lo, hi = int(lo), int(hi)
     if lo >= 0 and hi < num_valid:
-        return
+        return True
     bad = (labels < 0) | (labels >= num_valid)
     if ignore_index is not None:
         bad &= labels != ignore_index
@@ -73,6 +77,7 @@ def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
         ignore = '' if ignore_index is None else f' or equal ignore_index={ignore_index}'
         raise ValueError(f'{name} labels must lie in [0, {num_valid - 1}]{ignore}; got '
                          f'{value} (labels of shape {tuple(labels.shape)})')
+    return False
 
 
 def _check_probabilities(target: Tensor, ignore_index: Optional[int] = None,
@@ -189,9 +194,18 @@ def cross_entropy(pred: Tensor,
                                  f'shape {tuple(pred.shape)}: expected indices of shape '
                                  f'{tuple(index_shape)} or probabilities of shape '
                                  f'{tuple(pred.shape)}')
-            _check_labels(target, num_classes, ignore_index)
+            in_range = _check_labels(target, num_classes, ignore_index)
             target = target.long()
-            valid = target != ignore_index
+            if in_range and not 0 <= ignore_index < num_classes:
+                valid = None      # nothing ignored: skip the mask
+                if cw is not None and weight is None and avg_factor is None \
+                        and reduction == 'mean' and target.numel() > 0:
+                    denom = cw[target].sum()
+                    loss = F.cross_entropy(pred, target, weight=cw, reduction='none',
+                                           label_smoothing=float(label_smoothing))
+                    return weight_reduce_loss(loss, None, 'mean', denom)
+            else:
+                valid = target != ignore_index
         loss = F.cross_entropy(pred, target, weight=cw, ignore_index=ignore_index,
                                reduction='none', label_smoothing=float(label_smoothing))
         if weight is None and avg_factor is None:
@@ -207,6 +221,9 @@ def cross_entropy(pred: Tensor,
         # mmdet's convention
         if avg_factor is None and avg_non_ignore and reduction == 'mean' and valid is not None:
             avg_factor = valid.sum().item()
+        elif avg_factor is None and avg_non_ignore and reduction == 'mean' \
+                and not target.is_floating_point():
+            avg_factor = float(target.numel())
         if weight is not None:
             weight = to_float32(weight)
         return weight_reduce_loss(loss, weight, reduction, avg_factor)

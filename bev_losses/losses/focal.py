@@ -76,15 +76,16 @@ class _SigmoidFocalIndex(torch.autograd.Function):
         sp = F.softplus(x)
         pg = _pow(p, gamma).mul_(1.0 - alpha)
         loss = pg * sp
+        grad = None
         if need_grad:
-            # d/dx = (1 - alpha) p^g (p + g (1 - p) softplus(x))
-            grad = torch.addcmul(sp, p, sp, value=-1.0)
-            grad = torch.add(p, grad, alpha=float(gamma)).mul_(pg)
-        del pg, sp
+            # d/dx = (1 - alpha) p^g (p + g (1 - p) softplus(x)), in place in p's buffer
+            sp.addcmul_(p, sp, value=-1.0)
+            grad = p.add_(sp, alpha=float(gamma)).mul_(pg)
+        del pg, sp, p
         # positives (t = 1): loss = alpha q^g softplus(-x), q = 1 - p = sigmoid(-x)
-        pos = ((labels >= 0) & (labels < num_classes))
-        if ignore_index is not None:
-            pos &= labels != ignore_index
+        pos = labels < num_classes
+        if ignore_index is not None and ignore_index < num_classes:
+            pos &= labels != ignore_index        # labels are checked: only ignore_index < 0
         pos = pos.nonzero().squeeze(1)
         if pos.numel() > 0:
             flat = pos * num_classes + labels[pos]

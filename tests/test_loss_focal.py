@@ -285,3 +285,30 @@ def test_bad_inputs_raise():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         FocalLoss(ignore_index=-1)(x, labels.clone().fill_(-1))   # ignored labels are fine
+
+
+@pytest.mark.parametrize('make', [
+    lambda: (FocalLoss(activated=True, gamma=0.5), [[0.0, 1.0]], torch.tensor([1])),
+    lambda: (FocalLoss(activated=True, gamma=0.5), [[0.0, 1.0]], torch.tensor([[0.0, 1.0]])),
+    lambda: (FocalLoss(use_sigmoid=False, gamma=0.5), [[-1e4, 1e4]], torch.tensor([1])),
+    lambda: (FocalLoss(use_sigmoid=False, gamma=0.5), [[0.0]], torch.tensor([0])),
+    lambda: (FocalLoss(use_sigmoid=False, gamma=0.5), [[-1e4, 1e4]],
+             torch.tensor([[0.0, 1.0]])),
+    lambda: (FocalLoss(gamma=0.5), [[-1e4, 1e4]], torch.tensor([1])),
+], ids=['activated-labels', 'activated-soft', 'softmax-index', 'softmax-one-class',
+        'softmax-prob', 'sigmoid-logits'])
+def test_fractional_gamma_perfect_prediction_zero_loss_finite_grad(make):
+    loss, pred, target = make()
+    pred = torch.tensor(pred, requires_grad=True)
+    out = loss(pred, target, reduction_override='sum')
+    out.backward()
+    assert out.item() == pytest.approx(0.0, abs=1e-6)
+    assert torch.isfinite(pred.grad).all()
+    torch.testing.assert_close(pred.grad, torch.zeros_like(pred.grad))
+
+
+def test_fractional_gamma_activated_still_equals_mmdet():
+    _, labels, g = _data(seed=13)
+    p = torch.rand(labels.shape[0], 6, generator=g).clamp(1e-3, 1 - 1e-3).requires_grad_()
+    kw = dict(activated=True, gamma=0.5)
+    _compare(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, labels), {})

@@ -9,6 +9,8 @@ from torch.autograd import gradcheck
 from bev_losses.losses.kl_div import KLDivLoss, kl_div
 
 REDUCTIONS = ('none', 'mean', 'sum', 'batchmean')
+# torch.nn.KLDivLoss warns that its 'mean' is not 'batchmean'; that difference is the point here
+pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
 
 
 def _data(shape=(6, 5, 3), seed=0, dtype=torch.float32):
@@ -26,7 +28,6 @@ def _grads_close(a, b, x, rtol=1e-5, atol=1e-7):
     torch.testing.assert_close(ga, gb, rtol=rtol, atol=atol)
 
 
-@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
 @pytest.mark.parametrize('reduction', REDUCTIONS)
 @pytest.mark.parametrize('log_target', [False, True])
 def test_equals_torch(reduction, log_target):
@@ -153,3 +154,16 @@ def test_bad_inputs_raise():
         KLDivLoss(reduction='batchmean')(logp, q, avg_factor=3.0)
     with pytest.raises(ValueError, match='avg_factor'):
         KLDivLoss(reduction='sum')(logp, q, avg_factor=3.0)
+
+
+@pytest.mark.parametrize('reduction', REDUCTIONS)
+def test_log_target_zero_probability_contributes_zero(reduction):
+    pred = torch.log_softmax(torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]), 1)
+    pred.requires_grad_()
+    prob = torch.tensor([[0.0, 0.25, 0.75], [0.5, 0.5, 0.0]])
+    out = KLDivLoss(log_target=True, reduction=reduction)(pred, prob.log())
+    ref = torch.nn.KLDivLoss(reduction=reduction)(pred, prob)   # probability space: finite
+    _grads_close(out, ref, pred)
+    nan_pred = pred.detach().clone()
+    nan_pred[0, 0] = float('nan')                                # NaN still propagates
+    assert torch.isnan(KLDivLoss(log_target=True, reduction='sum')(nan_pred, prob.log()))

@@ -146,10 +146,22 @@ class _SigmoidFocalDense(torch.autograd.Function):
         return grad_out * grad, None, None, None
 
 
+def _safe_pow(x: Tensor, gamma: float) -> Tensor:
+    """``x ** gamma`` for ``x >= 0`` whose gradient stays finite at ``x = 0`` for ``gamma < 1``.
+
+    For ``0 < gamma < 1`` the base is clamped to the smallest normal float first: the value
+    changes by at most ``tiny ** gamma`` and the gradient at 0 is 0 instead of ``inf`` (which
+    times a zero cross-entropy would be NaN).
+    """
+    if 0 < gamma < 1:
+        x = x.clamp_min(torch.finfo(x.dtype).tiny)
+    return _pow(x, gamma)
+
+
 def _focal_prob(p: Tensor, t: Tensor, gamma: float, alpha: float) -> Tensor:
     """mmdet's ``py_focal_loss_with_prob`` element-wise (probabilities in, autograd)."""
     pt = (1 - p) * t + p * (1 - t)
-    focal_weight = (alpha * t + (1 - alpha) * (1 - t)) * pt.pow(gamma)
+    focal_weight = (alpha * t + (1 - alpha) * (1 - t)) * _safe_pow(pt, gamma)
     return F.binary_cross_entropy(p, t, reduction='none') * focal_weight
 
 
@@ -301,7 +313,7 @@ def softmax_focal_loss(pred: Tensor,
                 raise ValueError(f'target of shape {tuple(target.shape)} does not fit pred of '
                                  f'shape {tuple(pred.shape)}')
             _check_probabilities(target)
-            mod = _pow(-torch.expm1(logp), float(gamma))
+            mod = _safe_pow(-torch.expm1(logp), float(gamma))
             term = -(target.to(pred.dtype) * mod * logp)
             if cw is not None:
                 term = term * cw.view((1, -1) + (1,) * (pred.dim() - 2))
@@ -319,7 +331,7 @@ def softmax_focal_loss(pred: Tensor,
             safe = target.masked_fill(~valid, 0)
             logpt = logp.gather(1, safe.unsqueeze(1)).squeeze(1)
             # 1 - p_t computed as -expm1(log p_t): accurate when p_t is close to 1
-            loss = -_pow(-torch.expm1(logpt), float(gamma)) * logpt
+            loss = -_safe_pow(-torch.expm1(logpt), float(gamma)) * logpt
             wt = valid.to(loss.dtype)
             if cw is not None:
                 wt = wt * cw[safe]

@@ -3,7 +3,8 @@
 Plain mode: ``pred`` holds log-probabilities, ``target`` probabilities (log-probabilities with
 ``log_target=True``); the element-wise loss is ``target * (log target - pred)`` and every
 reduction equals ``torch.nn.KLDivLoss``, including ``'batchmean'`` (sum divided by
-``pred.size(0)``). Unlike torch, an empty input gives a zero connected to the graph.
+``pred.size(0)``). Unlike torch, an empty input gives a zero connected to the graph, and with
+``log_target`` a target of ``-inf`` (probability 0) contributes 0 instead of NaN.
 
 Distillation mode (``from_logits=True``): ``pred`` and ``target`` are the student's and the
 teacher's logits ``(N, C, *)`` (class dim 1); the loss is
@@ -97,6 +98,12 @@ def kl_div(pred: Tensor,
             target = F.log_softmax(target / temperature, dim=1)
             log_target = True
         loss = F.kl_div(pred, target, reduction='none', log_target=log_target)
+        if log_target:
+            # a target log-probability of -inf (probability 0) contributes 0, as target 0 does
+            # in probability space (torch gives 0 * inf = NaN); NaN in pred still propagates
+            zero = torch.isneginf(target) & ~torch.isnan(pred)
+            if bool(zero.any()):
+                loss = loss.masked_fill(zero, 0.0)
         if from_logits and temperature != 1.0:
             loss = loss * (temperature * temperature)
         if weight is not None:

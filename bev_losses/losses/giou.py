@@ -25,7 +25,7 @@ Differences from mmdet: half / bfloat16 inputs and autocast regions are computed
 float32 (mmdet returns float16 for float16 input); ``N = 0`` gives 0 connected to the graph
 (mmdet: NaN for ``'mean'``); wrong shapes raise ``ValueError`` instead of ``assert``.
 """
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
 import torch
 from torch import Tensor

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .reduction import weight_reduce_loss
+from .reduction import check_reduction, weight_reduce_loss
 
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'L1Loss', 'MSELoss', 'SmoothL1Loss']
 
@@ -63,14 +63,22 @@ def _prepare(pred: Tensor, target: Tensor, name: str):
     return pred, target
 
 
-def _reduced(elementwise: Callable[[Tensor, Tensor], Tensor], name: str, pred: Tensor,
-             target: Tensor, weight: Optional[Tensor], reduction: str,
-             avg_factor: AvgFactor) -> Tensor:
+def _reduced(torch_fn: Callable[..., Tensor], name: str, pred: Tensor, target: Tensor,
+             weight: Optional[Tensor], reduction: str, avg_factor: AvgFactor, **kw) -> Tensor:
+    """``torch_fn`` (``F.l1_loss`` & co.) element-wise, then the shared reducer.
+
+    A plain ``mean`` / ``sum`` of a non-empty input (no ``weight``, no ``avg_factor``) is left
+    to ``torch_fn``'s own reduction: the same value by definition, and its fused backward avoids
+    the full-size gradient that ``mean()``'s backward materialises (up to 2x faster).
+    """
+    check_reduction(reduction)
     with no_autocast(pred, target):
         pred, target = _prepare(pred, target, name)
         if target is None:
             return pred.sum() * 0
-        loss = elementwise(pred, target)
+        if weight is None and avg_factor is None and reduction != 'none' and pred.numel() > 0:
+            return torch_fn(pred, target, reduction=reduction, **kw)
+        loss = torch_fn(pred, target, reduction='none', **kw)
         return weight_reduce_loss(loss, to_float32(weight), reduction, avg_factor)
 
 
@@ -91,8 +99,7 @@ def l1_loss(pred: Tensor,
     Returns:
         ``(*)`` for ``'none'``, else a scalar; float32 for half inputs.
     """
-    return _reduced(lambda p, t: F.l1_loss(p, t, reduction='none'), 'l1_loss', pred, target,
-                    weight, reduction, avg_factor)
+    return _reduced(F.l1_loss, 'l1_loss', pred, target, weight, reduction, avg_factor)
 
 
 def mse_loss(pred: Tensor,
@@ -101,8 +108,7 @@ def mse_loss(pred: Tensor,
              reduction: str = 'mean',
              avg_factor: AvgFactor = None) -> Tensor:
     """``(pred - target) ** 2``, weighted and reduced. Shapes as :func:`l1_loss`."""
-    return _reduced(lambda p, t: F.mse_loss(p, t, reduction='none'), 'mse_loss', pred, target,
-                    weight, reduction, avg_factor)
+    return _reduced(F.mse_loss, 'mse_loss', pred, target, weight, reduction, avg_factor)
 
 
 def smooth_l1_loss(pred: Tensor,
@@ -111,8 +117,9 @@ def smooth_l1_loss(pred: Tensor,
                    reduction: str = 'mean',
                    avg_factor: AvgFactor = None,
                    beta: float = 1.0) -> Tensor:
-    """Smooth L1: ``0.5 * d**2 / beta`` if ``d < beta`` else ``d - 0.5 * beta``, ``d = |pred - target|``.
+    """Smooth L1: ``0.5 * d**2 / beta`` if ``d < beta`` else ``d - 0.5 * beta``.
 
+    ``d = |pred - target|``.
     ``beta=0`` is exactly L1 (with the L1 gradient ``sign(pred - target)``, never 0/0).
     Shapes as :func:`l1_loss`.
 
@@ -120,8 +127,8 @@ def smooth_l1_loss(pred: Tensor,
         ValueError: ``beta < 0`` (or not finite).
     """
     beta = _check_beta(beta)
-    return _reduced(lambda p, t: F.smooth_l1_loss(p, t, reduction='none', beta=beta),
-                    'smooth_l1_loss', pred, target, weight, reduction, avg_factor)
+    return _reduced(F.smooth_l1_loss, 'smooth_l1_loss', pred, target, weight, reduction,
+                    avg_factor, beta=beta)
 
 
 class _RegressionLoss(BaseLoss):

@@ -59,7 +59,11 @@ def _check_number(value, name: str, minimum: Optional[float] = 0.0) -> float:
 def _neg_and_grad(pred: Tensor, target: Tensor, alpha: float, gamma: float, neg_weight: float,
                   activated: bool, need_grad: bool):
     """Dense negative term ``neg_weight (1-t)^gamma (-log(1-p)) p^alpha`` and its derivative."""
-    w = _pow(torch.rsub(target, 1.0), gamma)
+    w = torch.rsub(target, 1.0)
+    if gamma == 4:
+        w.square_().square_()                           # in place: one allocation
+    elif gamma != 1:
+        w = _pow(w, gamma)
     if neg_weight != 1.0:
         w.mul_(neg_weight)
     grad = None

@@ -36,7 +36,7 @@ from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
 from .reduction import weight_reduce_loss
 
-__all__ = ['giou_loss', 'GIoULoss', 'BOX_WIDTHS']
+__all__ = ['giou_loss', 'GIoULoss']
 
 #: Trailing width of each box format.
 BOX_WIDTHS = {'xyxy': 4, 'bev': 5, '3d': 7}

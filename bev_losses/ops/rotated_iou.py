@@ -43,6 +43,7 @@ from typing import Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..losses.base import no_autocast, to_float32
 
@@ -102,94 +103,229 @@ def bev_box_corners(boxes: Tensor) -> Tensor:
     return torch.stack((cx, cy), dim=-1)
 
 
-def _shoelace2(x: Tensor, y: Tensor) -> Tensor:
-    """Twice the signed area of closed polygons ``(..., K)`` (vertex k -> k + 1 -> ... -> 0)."""
-    x1, y1 = torch.roll(x, -1, -1), torch.roll(y, -1, -1)
-    return (x * y1 - y * x1).sum(-1)
+# ----------------------------------------------------------------------------- the frame
+def _frame(b1: Tensor, b2: Tensor) -> Tuple[Tensor, ...]:
+    """Box 2 in box 1's frame (autograd), ``(N,)`` each.
 
-
-def _breakpoints(s: Tensor, d: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
-    """Parameters ``t`` where ``s + t d`` crosses ``-h`` and ``+h``, sorted: ``(lo, hi)``.
-
-    For ``d == 0`` (or negligible) there is no crossing: ``(0, 1)``. The division is guarded
-    on both branches, so gradients stay finite.
+    Returns ``(a, b, cx, cy, cr, sr, p, q)``: box 1 is ``[-a, a] x [-b, b]``; box 2 has centre
+    ``(cx, cy)``, half sizes ``p`` along ``e1 = (cr, sr)`` and ``q`` along ``e2 = (-sr, cr)``
+    with ``cr = cos(rho)``, ``sr = sin(rho)`` and ``rho`` its yaw reduced to ``[0, pi/2)``
+    (a half turn leaves a box unchanged, a quarter turn swaps its sizes).
     """
-    tiny = d.abs() <= 1e-12 * (s.abs() + h + d.abs()) + torch.finfo(d.dtype).tiny
-    inv = 1 / torch.where(tiny, torch.ones_like(d), d)
-    t1 = (-h - s) * inv
-    t2 = (h - s) * inv
-    lo = torch.where(tiny, torch.zeros_like(d), torch.minimum(t1, t2))
-    hi = torch.where(tiny, torch.ones_like(d), torch.maximum(t1, t2))
-    return lo, hi
-
-
-def _bev_areas(b1: Tensor, b2: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Areas of box 1, box 2, their intersection and their convex hull, each ``(N,)``."""
-    x1, y1, l1, w1, r1 = b1.unbind(-1)
-    x2, y2, l2, w2, r2 = b2.unbind(-1)
-    a, b = 0.5 * l1, 0.5 * w1  # box 1 = [-a, a] x [-b, b] in its own frame
-
-    # box 2 in box 1's frame: centre (cx, cy), yaw reduced to rho in [0, pi/2)
+    x1, y1, l1, w1, r1 = b1.t().contiguous().unbind(0)
+    x2, y2, l2, w2, r2 = b2.t().contiguous().unbind(0)
     c1, s1 = torch.cos(r1), torch.sin(r1)
     dxc, dyc = x2 - x1, y2 - y1
     cx = c1 * dxc + s1 * dyc
     cy = c1 * dyc - s1 * dxc
-    m = torch.remainder(r2 - r1, math.pi)  # a box is unchanged by a half turn
-    odd = m >= _HALF_PI  # a quarter turn swaps its sizes
+    m = torch.remainder(r2 - r1, math.pi)
+    odd = m >= _HALF_PI
     rho = torch.where(odd, m - _HALF_PI, m)
     hl2, hw2 = 0.5 * l2, 0.5 * w2
-    p = torch.where(odd, hw2, hl2)  # half size along e1 = (cr, sr)
-    q = torch.where(odd, hl2, hw2)  # half size along e2 = (-sr, cr)
-    cr, sr = torch.cos(rho), torch.sin(rho)
-    ux, uy = p * cr, p * sr
-    vx, vy = -q * sr, q * cr
-    # corners W0..W3 counter-clockwise: (+p, +q), (-p, +q), (-p, -q), (+p, -q)
-    wx = torch.stack((cx + ux + vx, cx - ux + vx, cx - ux - vx, cx + ux - vx), dim=-1)
-    wy = torch.stack((cy + uy + vy, cy - uy + vy, cy - uy - vy, cy + uy - vy), dim=-1)
+    p = torch.where(odd, hw2, hl2)
+    q = torch.where(odd, hl2, hw2)
+    return 0.5 * l1, 0.5 * w1, cx, cy, torch.cos(rho), torch.sin(rho), p, q
 
-    # ---- intersection: clamp the boundary of box 2 onto box 1 --------------------------
-    ex = torch.roll(wx, -1, -1) - wx  # edge W_k -> W_k+1
-    ey = torch.roll(wy, -1, -1) - wy
-    ah, bh = a.unsqueeze(-1), b.unsqueeze(-1)
-    xlo, xhi = _breakpoints(wx, ex, ah)
-    ylo, yhi = _breakpoints(wy, ey, bh)
-    m1, m2 = torch.maximum(xlo, ylo), torch.minimum(xhi, yhi)
-    t = torch.stack((torch.zeros_like(xlo), torch.minimum(xlo, ylo), torch.minimum(m1, m2),
-                     torch.maximum(m1, m2), torch.maximum(xhi, yhi)), dim=-1).clamp(0, 1)
-    ah, bh = ah.unsqueeze(-1), bh.unsqueeze(-1)
-    px = torch.clamp(wx.unsqueeze(-1) + t * ex.unsqueeze(-1), -ah, ah)
-    py = torch.clamp(wy.unsqueeze(-1) + t * ey.unsqueeze(-1), -bh, bh)
-    inter = (0.5 * _shoelace2(px.flatten(-2), py.flatten(-2))).clamp(min=0)  # no -1e-17
 
-    # ---- convex hull: the winning face at each of the 8 edge normals ---------------------
-    # normals n_k in counter-clockwise order: +x, e1, +y, e2, -x, -e1, -y, -e2
-    hp = torch.stack((a, a * cr + b * sr, b, a * sr + b * cr), dim=-1)
-    ce1 = cx * cr + cy * sr
-    ce2 = cy * cr - cx * sr
-    g = torch.stack((p * cr + q * sr, p, p * sr + q * cr, q), dim=-1)
-    c4 = torch.stack((cx, ce1, cy, ce2), dim=-1)
-    hp = torch.cat((hp, hp), dim=-1)
-    hq = torch.cat((g + c4, g - c4), dim=-1)
-    win1 = hp >= hq  # (N, 8): box 1 supports the hull at n_k
-    # face of box 1 at n_k: vertices V3 V0 | V0 V0 | V0 V1 | V1 V1 | V1 V2 | V2 V2 | V2 V3 | V3 V3
-    # with V0..V3 = (a, b), (-a, b), (-a, -b), (a, -b)
-    sgn_fx = b1.new_tensor([1., 1., 1., -1., -1., -1., -1., 1.])
-    sgn_fy = b1.new_tensor([-1., 1., 1., 1., 1., -1., -1., -1.])
-    sgn_sx = b1.new_tensor([1., 1., -1., -1., -1., -1., 1., 1.])
-    sgn_sy = b1.new_tensor([1., 1., 1., 1., -1., -1., -1., -1.])
-    ah8, bh8 = a.unsqueeze(-1), b.unsqueeze(-1)
-    # face of box 2 at n_k: W3 W3 | W3 W0 | W0 W0 | W0 W1 | W1 W1 | W1 W2 | W2 W2 | W2 W3
-    i_first = [3, 3, 0, 0, 1, 1, 2, 2]
-    i_second = [3, 0, 0, 1, 1, 2, 2, 3]
-    fx = torch.where(win1, ah8 * sgn_fx, wx[..., i_first])
-    fy = torch.where(win1, bh8 * sgn_fy, wy[..., i_first])
-    sx = torch.where(win1, ah8 * sgn_sx, wx[..., i_second])
-    sy = torch.where(win1, bh8 * sgn_sy, wy[..., i_second])
-    hx = torch.stack((fx, sx), dim=-1).flatten(-2)
-    hy = torch.stack((fy, sy), dim=-1).flatten(-2)
-    hull = 0.5 * _shoelace2(hx, hy)
+# Layout: per-pair quantities are (K, N) with the pairs last (contiguous, vectorised along N).
+# Corners of box 2: W_k = c + U_k (p e1) + V_k (q e2), counter-clockwise; edge k: W_k -> W_k+1
+# = E_k (p e1) + F_k (q e2).
+_CORNER_U = (1., -1., -1., 1.)
+_CORNER_V = (1., 1., -1., -1.)
+_EDGE_U = (-2., 0., 2., 0.)
+_EDGE_V = (0., -2., 0., 2.)
+# Hull: the (8,) support values at the normals +x, e1, +y, e2, -x, -e1, -y, -e2 decide which
+# box holds the hull there; its face there, as 2 of the 16 hull vertices, is
+#   box 1: V3 V0 | V0 V0 | V0 V1 | V1 V1 | V1 V2 | V2 V2 | V2 V3 | V3 V3
+#          with V0..V3 = (a, b), (-a, b), (-a, -b), (a, -b)
+#   box 2: W3 W3 | W3 W0 | W0 W0 | W0 W1 | W1 W1 | W1 W2 | W2 W2 | W2 W3
+_HULL_PX = (1., 1., 1., 1., 1., -1., -1., -1., -1., -1., -1., -1., -1., 1., 1., 1.)
+_HULL_PY = (-1., 1., 1., 1., 1., 1., 1., 1., 1., -1., -1., -1., -1., -1., -1., -1.)
+_HULL_W = (3, 3, 3, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3)
+_REL_TINY = 1e-12  # an edge with |dx| <= 1e-12 (|dx| + |dy|) is taken as parallel to y
+_CONSTS: dict = {}
 
-    return l1 * w1, l2 * w2, inter, hull
+
+def _consts(ref: Tensor) -> dict:
+    """The constant columns above as ``(K, 1)`` tensors, cached per dtype and device."""
+    key = (ref.dtype, ref.device)
+    k = _CONSTS.get(key)
+    if k is None:
+        kw = dict(dtype=ref.dtype, device=ref.device)
+        col = dict(cu=_CORNER_U, cv=_CORNER_V, eu=_EDGE_U, ev=_EDGE_V, hpx=_HULL_PX,
+                   hpy=_HULL_PY)
+        k = {name: torch.tensor(v, **kw)[:, None] for name, v in col.items()}
+        k['hw'] = torch.tensor(_HULL_W, device=ref.device)
+        k['0'], k['1'] = torch.zeros((), **kw), torch.ones((), **kw)
+        n20 = torch.arange(20, device=ref.device)
+        n16 = torch.arange(16, device=ref.device)
+        k['nxt20'], k['prv20'] = (n20 + 1) % 20, (n20 - 1) % 20
+        k['nxt16'], k['prv16'] = (n16 + 1) % 16, (n16 - 1) % 16
+        k['prv4'] = (torch.arange(4, device=ref.device) - 1) % 4
+        k['rep2'] = torch.arange(8, device=ref.device).repeat_interleave(2)
+        # hull vertex rows grouped by the corner of box 2 they select: 0, 1, 2, 3
+        k['by_w'] = (n16 + 3) % 16
+        _CONSTS[key] = k
+    return k
+
+
+def _roll_diff(x: Tensor, nxt: Tensor, prv: Tensor) -> Tensor:
+    """``x[k + 1] - x[k - 1]`` along dim 0, cyclically."""
+    return x.index_select(0, nxt) - x.index_select(0, prv)
+
+
+def _slab_breakpoints(w: Tensor, e: Tensor, e_other: Tensor, h: Tensor, k: dict):
+    """Where ``w + t e`` crosses ``-h`` and ``+h``: ``(lo, hi, inv, tiny)``, each ``(4, N)``.
+
+    ``lo <= hi`` are clipped to ``[-1, 2]`` (only ``[0, 1]`` matters); a negligible ``e`` has
+    no crossing (``lo, hi = 0, 1``) and a guarded reciprocal, so nothing is infinite.
+    """
+    ea = e.abs()
+    tiny = ea <= _REL_TINY * (ea + e_other.abs()) + 1e-20
+    inv = torch.where(tiny, k['1'], e).reciprocal_()
+    c = w * inv
+    hr = h * inv.abs()
+    lo = torch.where(tiny, k['0'], -hr - c).clamp_(-1, 2)
+    hi = torch.where(tiny, k['1'], hr - c).clamp_(-1, 2)
+    return lo, hi, inv, tiny
+
+
+def _areas_forward(a, b, cx, cy, cr, sr, p, q, need_backward: bool):
+    """Intersection and convex hull areas ``(N,)`` from the frame (and what backward needs).
+
+    Written with plain tensor operations, so autograd can also differentiate it directly.
+    """
+    k = _consts(a)
+    ux, uy, vx, vy = p * cr, p * sr, -q * sr, q * cr
+    wx = cx + k['cu'] * ux + k['cv'] * vx  # (4, N)
+    wy = cy + k['cu'] * uy + k['cv'] * vy
+    ex = k['eu'] * ux + k['ev'] * vx
+    ey = k['eu'] * uy + k['ev'] * vy
+    # ---- intersection: the boundary of box 2 clamped onto box 1, 20 vertices -------------
+    lox, hix, rx, tx = _slab_breakpoints(wx, ex, ey, a, k)
+    loy, hiy, ry, ty = _slab_breakpoints(wy, ey, ex, b, k)
+    m1, m2 = torch.maximum(lox, loy), torch.minimum(hix, hiy)
+    s = torch.stack((torch.zeros_like(lox), torch.minimum(lox, loy), torch.minimum(m1, m2),
+                     torch.maximum(m1, m2), torch.maximum(hix, hiy)), 1)  # (4, 5, N) sorted
+    t = s.clamp(0, 1)
+    gx = torch.addcmul(wx[:, None], t, ex[:, None])
+    gy = torch.addcmul(wy[:, None], t, ey[:, None])
+    X = torch.clamp(gx, -a, a).view(20, -1)
+    Y = torch.clamp(gy, -b, b).view(20, -1)
+    dY = _roll_diff(Y, k['nxt20'], k['prv20'])
+    inter = 0.5 * (X * dY).sum(0)
+    # ---- hull: the winning face at each of the 8 normals, 16 vertices --------------------
+    ac, asn, bc, bsn = a * cr, a * sr, b * cr, b * sr
+    d = torch.stack((a - (p * cr + q * sr), ac + bsn - p, b - (p * sr + q * cr), asn + bc - q))
+    c4 = torch.stack((cx, cx * cr + cy * sr, cy, cy * cr - cx * sr))
+    win = torch.cat((d >= c4, d >= -c4)).index_select(0, k['rep2'])  # (16, N)
+    hx = torch.where(win, k['hpx'] * a, wx.index_select(0, k['hw']))
+    hy = torch.where(win, k['hpy'] * b, wy.index_select(0, k['hw']))
+    dhy = _roll_diff(hy, k['nxt16'], k['prv16'])
+    hull = 0.5 * (hx * dhy).sum(0)
+    if not need_backward:
+        return inter, hull, None
+    saved = (ex, ey, lox, hix, rx, tx, loy, hiy, ry, ty, s, t, gx, gy, X, dY, win, hx, dhy)
+    return inter, hull, saved
+
+
+def _areas_backward(g_inter, g_hull, a, b, cx, cy, cr, sr, p, q, saved):
+    """The chain rule of :func:`_areas_forward`, written out: gradients of the 8 frame
+    tensors."""
+    k = _consts(a)
+    (ex, ey, lox, hix, rx, tx, loy, hiy, ry, ty, s, t, gx, gy, X, dY, win, hx, dhy) = saved
+    # ---- intersection: 2 I = sum_k X_k (Y_k+1 - Y_k-1) ----------------------------------
+    G = 0.5 * g_inter
+    GX = (G * dY).view(4, 5, -1)
+    GY = (G * _roll_diff(X, k['prv20'], k['nxt20'])).view(4, 5, -1)
+    in_x = (gx >= -a) & (gx <= a)
+    in_y = (gy >= -b) & (gy <= b)
+    Gux = torch.where(in_x, GX, k['0'])
+    Guy = torch.where(in_y, GY, k['0'])
+    # clamped vertices sit on x = +-a (y = +-b)
+    g_a = ((GX - Gux) * gx.sign()).sum((0, 1))
+    g_b = ((GY - Guy) * gy.sign()).sum((0, 1))
+    g_wx = Gux.sum(1)
+    g_wy = Guy.sum(1)
+    g_ex = (Gux * t).sum(1)
+    g_ey = (Guy * t).sum(1)
+    # vertex j >= 1 of edge k sits at t = clamp(sorted_j, 0, 1)
+    gs = torch.where((s >= 0) & (s <= 1), Gux * ex[:, None] + Guy * ey[:, None], k['0'])
+    g_s0, g_s1, g_s2, g_s3 = gs[:, 1], gs[:, 2], gs[:, 3], gs[:, 4]
+    c12 = torch.maximum(lox, loy) <= torch.minimum(hix, hiy)
+    g_m1 = torch.where(c12, g_s1, g_s2)
+    g_m2 = torch.where(c12, g_s2, g_s1)
+    c0 = lox <= loy
+    c3 = hix >= hiy
+    # lo, hi = -+h |r| - w r with r = 1 / e; constant where the edge is parallel (tiny), and
+    # a value clipped to [-1, 2] lies outside [0, 1], so its gradient is already 0
+    g_lox = torch.where(c0 & ~tx, g_s0, torch.where(tx, k['0'], g_m1))
+    g_hix = torch.where(c3 & ~tx, g_s3, torch.where(tx, k['0'], g_m2))
+    g_loy = torch.where(~c0 & ~ty, g_s0, torch.where(ty | ~c0, k['0'], g_m1))
+    g_hiy = torch.where(~c3 & ~ty, g_s3, torch.where(ty | ~c3, k['0'], g_m2))
+    g_wx = g_wx - (g_lox + g_hix) * rx
+    g_wy = g_wy - (g_loy + g_hiy) * ry
+    g_a = g_a + ((g_hix - g_lox) * rx.abs()).sum(0)
+    g_b = g_b + ((g_hiy - g_loy) * ry.abs()).sum(0)
+    g_ex = g_ex - (g_lox * lox + g_hix * hix) * rx
+    g_ey = g_ey - (g_loy * loy + g_hiy * hiy) * ry
+    # ---- hull: 2 H = sum_k hx_k (hy_k+1 - hy_k-1) ----------------------------------------
+    H = 0.5 * g_hull
+    GHX = H * dhy
+    GHY = H * _roll_diff(hx, k['prv16'], k['nxt16'])
+    GPX = torch.where(win, GHX, k['0'])
+    GPY = torch.where(win, GHY, k['0'])
+    g_a = g_a + (GPX * k['hpx']).sum(0)
+    g_b = g_b + (GPY * k['hpy']).sum(0)
+    g_wx = g_wx + (GHX - GPX).index_select(0, k['by_w']).view(4, 4, -1).sum(1)
+    g_wy = g_wy + (GHY - GPY).index_select(0, k['by_w']).view(4, 4, -1).sum(1)
+    # ---- corners and edges -> frame: e_k = W_k+1 - W_k ----------------------------------
+    g_wx = g_wx + g_ex.index_select(0, k['prv4']) - g_ex
+    g_wy = g_wy + g_ey.index_select(0, k['prv4']) - g_ey
+    g_ux, g_vx = (g_wx * k['cu']).sum(0), (g_wx * k['cv']).sum(0)
+    g_uy, g_vy = (g_wy * k['cu']).sum(0), (g_wy * k['cv']).sum(0)
+    g_p = g_ux * cr + g_uy * sr
+    g_q = g_vy * cr - g_vx * sr
+    g_cr = g_ux * p + g_vy * q
+    g_sr = g_uy * p - g_vx * q
+    return g_a, g_b, g_wx.sum(0), g_wy.sum(0), g_cr, g_sr, g_p, g_q
+
+
+class _BevAreas(torch.autograd.Function):
+    """``(inter, hull)`` areas ``(N,)`` from the frame ``(a, b, cx, cy, cr, sr, p, q)``, with
+    the analytic backward :func:`_areas_backward`."""
+
+    @staticmethod
+    def forward(ctx, a, b, cx, cy, cr, sr, p, q):
+        inter, hull, saved = _areas_forward(a, b, cx, cy, cr, sr, p, q, need_backward=True)
+        ctx.save_for_backward(a, b, cx, cy, cr, sr, p, q, *saved)
+        return inter, hull
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_inter, g_hull):
+        frame, saved = ctx.saved_tensors[:8], ctx.saved_tensors[8:]
+        if g_inter is None:
+            g_inter = torch.zeros_like(frame[0])
+        if g_hull is None:
+            g_hull = torch.zeros_like(frame[0])
+        return _areas_backward(g_inter, g_hull, *frame, saved)
+
+
+def _bev_areas(b1: Tensor, b2: Tensor, analytic: bool = True):
+    """Areas of box 1, box 2, their intersection and their convex hull, each ``(N,)``.
+
+    ``analytic=False`` differentiates :func:`_areas_forward` with autograd instead of the
+    hand-written backward (same values; used by the tests, and for double backward).
+    """
+    frame = _frame(b1, b2)
+    if analytic:
+        inter, hull = _BevAreas.apply(*frame)
+    else:
+        inter, hull, _ = _areas_forward(*frame, need_backward=False)
+    area1 = b1[:, 2] * b1[:, 3]
+    area2 = b2[:, 2] * b2[:, 3]
+    return area1, area2, inter.clamp(min=0), hull
 
 
 def _nan_where_invalid(value: Tensor, *boxes: Tensor) -> Tensor:

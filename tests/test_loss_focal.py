@@ -312,3 +312,21 @@ def test_fractional_gamma_activated_still_equals_mmdet():
     p = torch.rand(labels.shape[0], 6, generator=g).clamp(1e-3, 1 - 1e-3).requires_grad_()
     kw = dict(activated=True, gamma=0.5)
     _compare(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, labels), {})
+
+
+def test_activated_pred_outside_unit_interval_raises_and_nan_propagates():
+    labels = torch.tensor([0, 1, 2, 3])
+    for bad in (1.5, -0.5):
+        with pytest.raises(ValueError, match='pred'):
+            FocalLoss(activated=True)(torch.full((4, 3), bad), labels)
+    p = torch.rand(4, 3).clamp(0.01, 0.99)
+    p[1, 2] = float('nan')
+    for target in (labels, torch.rand(4, 3)):
+        assert torch.isnan(FocalLoss(activated=True)(p, target))
+    # probabilities exactly 0 and 1: finite, and equal to mmdet's (torch's BCE clamps at -100)
+    p = torch.tensor([[0.0, 1.0, 0.5], [1.0, 0.0, 0.5]], requires_grad=True)
+    out = FocalLoss(activated=True, reduction='none')(p, torch.tensor([0, 3]))
+    ref = MMDetFocalLoss(activated=True, reduction='none')(p, torch.tensor([0, 3]))
+    torch.testing.assert_close(out, ref)
+    g, = torch.autograd.grad(out.sum(), p)
+    assert torch.isfinite(g).all()

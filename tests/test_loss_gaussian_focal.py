@@ -265,3 +265,11 @@ def test_bad_inputs_raise():
         GaussianFocalLoss()(p2, t2, torch.tensor([0, 1]), torch.tensor([0]))
     with pytest.raises(ValueError, match=r'\(N, C\)'):
         GaussianFocalLoss()(pred, target, torch.tensor([0]), torch.tensor([0]))
+
+
+def test_activated_pred_outside_unit_interval_raises():
+    t = torch.rand(4, 3) * 0.9
+    for bad in (1.5, -0.5):
+        with pytest.raises(ValueError, match='pred'):
+            GaussianFocalLoss()(torch.full((4, 3), bad), t)
+    GaussianFocalLoss(activated=False)(torch.full((4, 3), 1.5), t)   # logits: any value

@@ -82,7 +82,8 @@ def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
 
 def _check_probabilities(target: Tensor, ignore_index: Optional[int] = None,
                          name: str = 'target') -> None:
-    """Soft targets must lie in [0, 1] (or equal ``ignore_index``); NaN is let through."""
+    """Values must lie in [0, 1] (or equal ``ignore_index``); NaN is let through (it
+    propagates into the loss). One ``aminmax`` pass when the values are valid."""
     if target.numel() == 0:
         return
     lo, hi = torch.aminmax(target.detach())
@@ -94,7 +95,7 @@ def _check_probabilities(target: Tensor, ignore_index: Optional[int] = None,
     if bool(bad.any()):
         value = float(target[bad].flatten()[0])
         raise ValueError(f'{name} values must lie in [0, 1] (probabilities); got {value} '
-                         f'(target of shape {tuple(target.shape)})')
+                         f'({name} of shape {tuple(target.shape)})')
 
 
 def _class_weight_tensor(class_weight, num_classes: int, like: Tensor,

@@ -162,7 +162,18 @@ def _focal_prob(p: Tensor, t: Tensor, gamma: float, alpha: float) -> Tensor:
     """mmdet's ``py_focal_loss_with_prob`` element-wise (probabilities in, autograd)."""
     pt = (1 - p) * t + p * (1 - t)
     focal_weight = (alpha * t + (1 - alpha) * (1 - t)) * _safe_pow(pt, gamma)
-    return F.binary_cross_entropy(p, t, reduction='none') * focal_weight
+    # F.binary_cross_entropy's value (logs clamped at -100), but NaN propagates instead of
+    # raising (torch asserts on values outside [0, 1], a device-side assert on CUDA)
+    bce = -(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
+    return bce * focal_weight
+
+
+def _clamped_log(x: Tensor) -> Tensor:
+    """``log(x)`` clamped at -100 (as ``F.binary_cross_entropy``), with a finite gradient at
+    ``x = 0`` and NaN propagated."""
+    live = ~(x <= 0)                                   # NaN stays live and propagates
+    safe = torch.where(live, x, torch.ones_like(x))
+    return torch.where(live, safe.log().clamp_min(-100.0), torch.full_like(x, -100.0))
 
 
 def sigmoid_focal_loss(pred: Tensor,
@@ -202,6 +213,8 @@ def sigmoid_focal_loss(pred: Tensor,
     _check_target_tensor(target)
     ignore_index = _check_index(ignore_index, 'ignore_index')
     num_classes = pred.shape[-1]
+    if activated:
+        _check_probabilities(pred.detach(), name='pred')
     with no_autocast(pred):
         pred = to_float32(pred)
         cw = _class_weight_tensor(class_weight, num_classes, pred)

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .cross_entropy import _check_pred
+from .cross_entropy import _check_pred, _check_probabilities
 from .reduction import align_weight, check_reduction, weight_reduce_loss
 
 __all__ = ['gaussian_focal_loss', 'GaussianFocalLoss']
@@ -236,6 +236,8 @@ def gaussian_focal_loss(pred: Tensor,
                          f'{tuple(pred.shape)}')
     if (pos_inds is None) != (pos_labels is None):
         raise ValueError('pos_inds and pos_labels must be given together')
+    if activated:
+        _check_probabilities(pred.detach(), name='pred')    # NaN passes and propagates
     with no_autocast(pred):
         pred = to_float32(pred)
         target = target.to(pred.dtype)

@@ -107,10 +107,10 @@ def bev_box_corners(boxes: Tensor) -> Tensor:
 def _frame(b1: Tensor, b2: Tensor) -> Tuple[Tensor, ...]:
     """Box 2 in box 1's frame (autograd), ``(N,)`` each.
 
-    Returns ``(a, b, cx, cy, cr, sr, p, q)``: box 1 is ``[-a, a] x [-b, b]``; box 2 has centre
-    ``(cx, cy)``, half sizes ``p`` along ``e1 = (cr, sr)`` and ``q`` along ``e2 = (-sr, cr)``
-    with ``cr = cos(rho)``, ``sr = sin(rho)`` and ``rho`` its yaw reduced to ``[0, pi/2)``
-    (a half turn leaves a box unchanged, a quarter turn swaps its sizes).
+    Returns ``(a, b, cx, cy, rho, p, q)``: box 1 is ``[-a, a] x [-b, b]``; box 2 has centre
+    ``(cx, cy)``, half sizes ``p`` along ``e1 = (cos rho, sin rho)`` and ``q`` along
+    ``e2 = (-sin rho, cos rho)``, with its yaw reduced to ``rho`` in ``[0, pi/2)`` (a half turn
+    leaves a box unchanged, a quarter turn swaps its sizes).
     """
     x1, y1, l1, w1, r1 = b1.t().contiguous().unbind(0)
     x2, y2, l2, w2, r2 = b2.t().contiguous().unbind(0)
@@ -124,16 +124,18 @@ def _frame(b1: Tensor, b2: Tensor) -> Tuple[Tensor, ...]:
     hl2, hw2 = 0.5 * l2, 0.5 * w2
     p = torch.where(odd, hw2, hl2)
     q = torch.where(odd, hl2, hw2)
-    return 0.5 * l1, 0.5 * w1, cx, cy, torch.cos(rho), torch.sin(rho), p, q
+    return 0.5 * l1, 0.5 * w1, cx, cy, rho, p, q
 
 
 # Layout: per-pair quantities are (K, N) with the pairs last (contiguous, vectorised along N).
 # Corners of box 2: W_k = c + U_k (p e1) + V_k (q e2), counter-clockwise; edge k: W_k -> W_k+1
-# = E_k (p e1) + F_k (q e2).
+# = E_k (p e1) + F_k (q e2), so 1 / (edge k's x) = E'_k / ux + F'_k / vx with ux = p cos rho...
 _CORNER_U = (1., -1., -1., 1.)
 _CORNER_V = (1., 1., -1., -1.)
 _EDGE_U = (-2., 0., 2., 0.)
 _EDGE_V = (0., -2., 0., 2.)
+_INV_EDGE_U = (-0.5, 0., 0.5, 0.)
+_INV_EDGE_V = (0., -0.5, 0., 0.5)
 # Hull: the (8,) support values at the normals +x, e1, +y, e2, -x, -e1, -y, -e2 decide which
 # box holds the hull there; its face there, as 2 of the 16 hull vertices, is
 #   box 1: V3 V0 | V0 V0 | V0 V1 | V1 V1 | V1 V2 | V2 V2 | V2 V3 | V3 V3
@@ -142,31 +144,39 @@ _EDGE_V = (0., -2., 0., 2.)
 _HULL_PX = (1., 1., 1., 1., 1., -1., -1., -1., -1., -1., -1., -1., -1., 1., 1., 1.)
 _HULL_PY = (-1., 1., 1., 1., 1., 1., 1., 1., 1., -1., -1., -1., -1., -1., -1., -1.)
 _HULL_W = (3, 3, 3, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3)
-_REL_TINY = 1e-12  # an edge with |dx| <= 1e-12 (|dx| + |dy|) is taken as parallel to y
+# A direction component below 1e-12 of the direction's size is raised to that (same sign):
+# the crossing it would give moves by less than 1e-12 of the edge, and no division is by 0.
+_REL_TINY = 1e-12
+_ABS_TINY = 1e-30
 _CONSTS: dict = {}
 
 
 def _consts(ref: Tensor) -> dict:
-    """The constant columns above as ``(K, 1)`` tensors, cached per dtype and device."""
+    """The constant columns above as ``(K, 1)`` tensors and index vectors, cached per dtype
+    and device."""
     key = (ref.dtype, ref.device)
     k = _CONSTS.get(key)
     if k is None:
         kw = dict(dtype=ref.dtype, device=ref.device)
-        col = dict(cu=_CORNER_U, cv=_CORNER_V, eu=_EDGE_U, ev=_EDGE_V, hpx=_HULL_PX,
-                   hpy=_HULL_PY)
+        dev = ref.device
+        col = dict(cu=_CORNER_U, cv=_CORNER_V, eu=_EDGE_U, ev=_EDGE_V, ieu=_INV_EDGE_U,
+                   iev=_INV_EDGE_V, hpx=_HULL_PX, hpy=_HULL_PY)
         k = {name: torch.tensor(v, **kw)[:, None] for name, v in col.items()}
-        k['hw'] = torch.tensor(_HULL_W, device=ref.device)
-        k['0'], k['1'] = torch.zeros((), **kw), torch.ones((), **kw)
-        n20 = torch.arange(20, device=ref.device)
-        n16 = torch.arange(16, device=ref.device)
+        k['hw'] = torch.tensor(_HULL_W, device=dev)
+        n20, n16 = torch.arange(20, device=dev), torch.arange(16, device=dev)
         k['nxt20'], k['prv20'] = (n20 + 1) % 20, (n20 - 1) % 20
         k['nxt16'], k['prv16'] = (n16 + 1) % 16, (n16 - 1) % 16
-        k['prv4'] = (torch.arange(4, device=ref.device) - 1) % 4
-        k['rep2'] = torch.arange(8, device=ref.device).repeat_interleave(2)
-        # hull vertex rows grouped by the corner of box 2 they select: 0, 1, 2, 3
-        k['by_w'] = (n16 + 3) % 16
+        k['rep2'] = torch.arange(8, device=dev).repeat_interleave(2)
+        k['by_w'] = (n16 + 3) % 16  # hull rows grouped by the corner W0..W3 they may hold
         _CONSTS[key] = k
     return k
+
+
+def _safe_inv(x: Tensor, other: Tensor) -> Tensor:
+    """``1 / x`` with ``|x|`` raised to ``1e-12 (|x| + |other|) + 1e-30`` (sign kept)."""
+    floor = (_REL_TINY * (x.abs() + other.abs()) + _ABS_TINY).detach()
+    small = x.abs() < floor
+    return 1 / torch.where(small, torch.where(x < 0, -floor, floor), x)
 
 
 def _roll_diff(x: Tensor, nxt: Tensor, prv: Tensor) -> Tensor:
@@ -174,155 +184,153 @@ def _roll_diff(x: Tensor, nxt: Tensor, prv: Tensor) -> Tensor:
     return x.index_select(0, nxt) - x.index_select(0, prv)
 
 
-def _slab_breakpoints(w: Tensor, e: Tensor, e_other: Tensor, h: Tensor, k: dict):
-    """Where ``w + t e`` crosses ``-h`` and ``+h``: ``(lo, hi, inv, tiny)``, each ``(4, N)``.
-
-    ``lo <= hi`` are clipped to ``[-1, 2]`` (only ``[0, 1]`` matters); a negligible ``e`` has
-    no crossing (``lo, hi = 0, 1``) and a guarded reciprocal, so nothing is infinite.
-    """
-    ea = e.abs()
-    tiny = ea <= _REL_TINY * (ea + e_other.abs()) + 1e-20
-    inv = torch.where(tiny, k['1'], e).reciprocal_()
+def _slab_interval(w: Tensor, inv: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
+    """``[lo, hi]``: where ``w + t / inv`` lies in ``[-h, h]``, clipped to ``[-1, 2]``."""
     c = w * inv
     hr = h * inv.abs()
-    lo = torch.where(tiny, k['0'], -hr - c).clamp_(-1, 2)
-    hi = torch.where(tiny, k['1'], hr - c).clamp_(-1, 2)
-    return lo, hi, inv, tiny
+    return (-hr - c).clamp_(-1, 2), (hr - c).clamp_(-1, 2)
 
 
-def _areas_forward(a, b, cx, cy, cr, sr, p, q, need_backward: bool):
+def _areas_forward(a, b, cx, cy, rho, p, q, need_backward: bool = False):
     """Intersection and convex hull areas ``(N,)`` from the frame (and what backward needs).
 
-    Written with plain tensor operations, so autograd can also differentiate it directly.
+    Plain tensor operations: autograd can differentiate it directly (the reference of the
+    analytic backward in the tests).
     """
     k = _consts(a)
+    cr, sr = torch.cos(rho), torch.sin(rho)
     ux, uy, vx, vy = p * cr, p * sr, -q * sr, q * cr
-    wx = cx + k['cu'] * ux + k['cv'] * vx  # (4, N)
+    wx = cx + k['cu'] * ux + k['cv'] * vx  # (4, N) corners of box 2
     wy = cy + k['cu'] * uy + k['cv'] * vy
-    ex = k['eu'] * ux + k['ev'] * vx
+    ex = k['eu'] * ux + k['ev'] * vx  # (4, N) edges W_k -> W_k+1
     ey = k['eu'] * uy + k['ev'] * vy
     # ---- intersection: the boundary of box 2 clamped onto box 1, 20 vertices -------------
-    lox, hix, rx, tx = _slab_breakpoints(wx, ex, ey, a, k)
-    loy, hiy, ry, ty = _slab_breakpoints(wy, ey, ex, b, k)
+    rx = k['ieu'] * _safe_inv(ux, uy) + k['iev'] * _safe_inv(vx, vy)  # 1 / ex
+    ry = k['ieu'] * _safe_inv(uy, ux) + k['iev'] * _safe_inv(vy, vx)  # 1 / ey
+    lox, hix = _slab_interval(wx, rx, a)
+    loy, hiy = _slab_interval(wy, ry, b)
     m1, m2 = torch.maximum(lox, loy), torch.minimum(hix, hiy)
-    s = torch.stack((torch.zeros_like(lox), torch.minimum(lox, loy), torch.minimum(m1, m2),
-                     torch.maximum(m1, m2), torch.maximum(hix, hiy)), 1)  # (4, 5, N) sorted
-    t = s.clamp(0, 1)
-    gx = torch.addcmul(wx[:, None], t, ex[:, None])
-    gy = torch.addcmul(wy[:, None], t, ey[:, None])
-    X = torch.clamp(gx, -a, a).view(20, -1)
-    Y = torch.clamp(gy, -b, b).view(20, -1)
-    dY = _roll_diff(Y, k['nxt20'], k['prv20'])
-    inter = 0.5 * (X * dY).sum(0)
+    t = torch.stack((torch.zeros_like(lox), torch.minimum(lox, loy), torch.minimum(m1, m2),
+                     torch.maximum(m1, m2), torch.maximum(hix, hiy)), 1).clamp_(0, 1)
+    X = torch.clamp(torch.addcmul(wx[:, None], t, ex[:, None]), -a, a).view(20, -1)
+    Y = torch.clamp(torch.addcmul(wy[:, None], t, ey[:, None]), -b, b).view(20, -1)
+    inter = 0.5 * (X * _roll_diff(Y, k['nxt20'], k['prv20'])).sum(0)
     # ---- hull: the winning face at each of the 8 normals, 16 vertices --------------------
-    ac, asn, bc, bsn = a * cr, a * sr, b * cr, b * sr
-    d = torch.stack((a - (p * cr + q * sr), ac + bsn - p, b - (p * sr + q * cr), asn + bc - q))
+    d = torch.stack((a - (p * cr + q * sr), a * cr + b * sr - p, b - (p * sr + q * cr),
+                     a * sr + b * cr - q))
     c4 = torch.stack((cx, cx * cr + cy * sr, cy, cy * cr - cx * sr))
-    win = torch.cat((d >= c4, d >= -c4)).index_select(0, k['rep2'])  # (16, N)
-    hx = torch.where(win, k['hpx'] * a, wx.index_select(0, k['hw']))
-    hy = torch.where(win, k['hpy'] * b, wy.index_select(0, k['hw']))
+    win = torch.cat((d >= c4, d >= -c4)).index_select(0, k['rep2']).to(a.dtype)  # (16, N)
+    qx, qy = wx.index_select(0, k['hw']), wy.index_select(0, k['hw'])
+    hx = torch.addcmul(qx, win, k['hpx'] * a - qx)
+    hy = torch.addcmul(qy, win, k['hpy'] * b - qy)
     dhy = _roll_diff(hy, k['nxt16'], k['prv16'])
     hull = 0.5 * (hx * dhy).sum(0)
     if not need_backward:
         return inter, hull, None
-    saved = (ex, ey, lox, hix, rx, tx, loy, hiy, ry, ty, s, t, gx, gy, X, dY, win, hx, dhy)
-    return inter, hull, saved
+    return inter, hull, (cr, sr, lox, hix, loy, hiy, win, hx, dhy)
 
 
-def _areas_backward(g_inter, g_hull, a, b, cx, cy, cr, sr, p, q, saved):
-    """The chain rule of :func:`_areas_forward`, written out: gradients of the 8 frame
-    tensors."""
-    k = _consts(a)
-    (ex, ey, lox, hix, rx, tx, loy, hiy, ry, ty, s, t, gx, gy, X, dY, win, hx, dhy) = saved
-    # ---- intersection: 2 I = sum_k X_k (Y_k+1 - Y_k-1) ----------------------------------
-    G = 0.5 * g_inter
-    GX = (G * dY).view(4, 5, -1)
-    GY = (G * _roll_diff(X, k['prv20'], k['nxt20'])).view(4, 5, -1)
-    in_x = (gx >= -a) & (gx <= a)
-    in_y = (gy >= -b) & (gy <= b)
-    Gux = torch.where(in_x, GX, k['0'])
-    Guy = torch.where(in_y, GY, k['0'])
-    # clamped vertices sit on x = +-a (y = +-b)
-    g_a = ((GX - Gux) * gx.sign()).sum((0, 1))
-    g_b = ((GY - Guy) * gy.sign()).sum((0, 1))
-    g_wx = Gux.sum(1)
-    g_wy = Guy.sum(1)
-    g_ex = (Gux * t).sum(1)
-    g_ey = (Guy * t).sum(1)
-    # vertex j >= 1 of edge k sits at t = clamp(sorted_j, 0, 1)
-    gs = torch.where((s >= 0) & (s <= 1), Gux * ex[:, None] + Guy * ey[:, None], k['0'])
-    g_s0, g_s1, g_s2, g_s3 = gs[:, 1], gs[:, 2], gs[:, 3], gs[:, 4]
-    c12 = torch.maximum(lox, loy) <= torch.minimum(hix, hiy)
-    g_m1 = torch.where(c12, g_s1, g_s2)
-    g_m2 = torch.where(c12, g_s2, g_s1)
-    c0 = lox <= loy
-    c3 = hix >= hiy
-    # lo, hi = -+h |r| - w r with r = 1 / e; constant where the edge is parallel (tiny), and
-    # a value clipped to [-1, 2] lies outside [0, 1], so its gradient is already 0
-    g_lox = torch.where(c0 & ~tx, g_s0, torch.where(tx, k['0'], g_m1))
-    g_hix = torch.where(c3 & ~tx, g_s3, torch.where(tx, k['0'], g_m2))
-    g_loy = torch.where(~c0 & ~ty, g_s0, torch.where(ty | ~c0, k['0'], g_m1))
-    g_hiy = torch.where(~c3 & ~ty, g_s3, torch.where(ty | ~c3, k['0'], g_m2))
-    g_wx = g_wx - (g_lox + g_hix) * rx
-    g_wy = g_wy - (g_loy + g_hiy) * ry
-    g_a = g_a + ((g_hix - g_lox) * rx.abs()).sum(0)
-    g_b = g_b + ((g_hiy - g_loy) * ry.abs()).sum(0)
-    g_ex = g_ex - (g_lox * lox + g_hix * hix) * rx
-    g_ey = g_ey - (g_loy * loy + g_hiy * hiy) * ry
-    # ---- hull: 2 H = sum_k hx_k (hy_k+1 - hy_k-1) ----------------------------------------
-    H = 0.5 * g_hull
-    GHX = H * dhy
-    GHY = H * _roll_diff(hx, k['prv16'], k['nxt16'])
-    GPX = torch.where(win, GHX, k['0'])
-    GPY = torch.where(win, GHY, k['0'])
-    g_a = g_a + (GPX * k['hpx']).sum(0)
-    g_b = g_b + (GPY * k['hpy']).sum(0)
-    g_wx = g_wx + (GHX - GPX).index_select(0, k['by_w']).view(4, 4, -1).sum(1)
-    g_wy = g_wy + (GHY - GPY).index_select(0, k['by_w']).view(4, 4, -1).sum(1)
-    # ---- corners and edges -> frame: e_k = W_k+1 - W_k ----------------------------------
-    g_wx = g_wx + g_ex.index_select(0, k['prv4']) - g_ex
-    g_wy = g_wy + g_ey.index_select(0, k['prv4']) - g_ey
-    g_ux, g_vx = (g_wx * k['cu']).sum(0), (g_wx * k['cv']).sum(0)
-    g_uy, g_vy = (g_wy * k['cu']).sum(0), (g_wy * k['cv']).sum(0)
-    g_p = g_ux * cr + g_uy * sr
-    g_q = g_vy * cr - g_vx * sr
-    g_cr = g_ux * p + g_vy * q
-    g_sr = g_uy * p - g_vx * q
-    return g_a, g_b, g_wx.sum(0), g_wy.sum(0), g_cr, g_sr, g_p, g_q
+def _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, k):
+    """Partial derivatives of the intersection area w.r.t. ``(a, b, cx, cy, rho, p, q)``.
+
+    Moving a piece of boundary changes the area by its normal speed integrated over the part
+    of it that bounds the intersection (the part inside the other box). So ``dI/da`` is the
+    length of box 1's edges ``x = +-a`` inside box 2, ``dI/dp`` the length of box 2's edges
+    ``+-p e1`` inside box 1, translating box 2 integrates its outward normals over the
+    clipped edges, and turning it about its centre integrates ``cross(r, n)``. The clipped
+    parameter intervals of box 2's edges are the forward's breakpoints (Liang-Barsky).
+    """
+    # box 2's edges k (normals e2, -e1, -e2, e1; lengths 2p, 2q, 2p, 2q) inside box 1
+    t0 = torch.maximum(lox, loy).clamp_(min=0)
+    t1 = torch.minimum(hix, hiy).clamp_(max=1)
+    frac = (t1 - t0).clamp_(min=0)  # (4, N)
+    length = torch.stack((p, q, p, q)) * 2
+    m = frac * length
+    # d/d rho of the area: sum_k length_k^2 frac_k (1 - t0_k - t1_k) / 2
+    d_rho = (m * length * (1 - t0 - t1)).sum(0) * 0.5
+    m0, m1, m2, m3 = m.unbind(0)
+    d_p, d_q = m1 + m3, m0 + m2
+    n1, n2 = m3 - m1, m0 - m2  # translation: the clipped edges' normals, in (e1, e2)
+    d_cx = n1 * cr - n2 * sr
+    d_cy = n1 * sr + n2 * cr
+    # box 1's edges (a, -b) -> (a, b), (-a, b) -> (-a, -b), (a, b) -> (-a, b),
+    # (-a, -b) -> (a, -b) as start + t direction, t in [0, 1], in box 2's coordinates
+    # (xi, eta) = (<r - c, e1>, <r - c, e2>)
+    a0 = -(cx * cr + cy * sr)
+    b0 = cx * sr - cy * cr
+    acr, asr, bcr, bsr = a * cr, a * sr, b * cr, b * sr
+    xi0 = torch.stack((a0 + acr - bsr, a0 - acr + bsr, a0 + acr + bsr, a0 - acr - bsr))
+    eta0 = torch.stack((b0 - asr - bcr, b0 + asr + bcr, b0 - asr + bcr, b0 + asr - bcr))
+    i_bs, i_bc = _safe_inv(bsr, bcr), _safe_inv(bcr, bsr)
+    i_ac, i_as = _safe_inv(acr, asr), _safe_inv(asr, acr)
+    ixi = torch.stack((i_bs, -i_bs, -i_ac, i_ac)) * 0.5  # 1 / (direction . e1)
+    ieta = torch.stack((i_bc, -i_bc, i_as, -i_as)) * 0.5  # 1 / (direction . e2)
+    xlo, xhi = _slab_interval(xi0, ixi, p)
+    ylo, yhi = _slab_interval(eta0, ieta, q)
+    s0 = torch.maximum(xlo, ylo).clamp_(min=0)
+    s1 = torch.minimum(xhi, yhi).clamp_(max=1)
+    ln = (s1 - s0).clamp_(min=0)  # (4, N) fractions of the edges inside box 2
+    d_a = (ln[0] + ln[1]) * (2 * b)
+    d_b = (ln[2] + ln[3]) * (2 * a)
+    return d_a, d_b, d_cx, d_cy, d_rho, d_p, d_q
+
+
+def _hull_partials(a, b, p, q, cr, sr, win, hx, dhy, k):
+    """Partial derivatives of the hull area w.r.t. ``(a, b, cx, cy, rho, p, q)``: the
+    shoelace ``2 H = sum_k hx_k (hy_k+1 - hy_k-1)`` through the selected corners."""
+    ghx = 0.5 * dhy  # (16, N)
+    ghy = 0.5 * _roll_diff(hx, k['prv16'], k['nxt16'])
+    gpx, gpy = ghx * win, ghy * win  # rows held by box 1
+    d_a = (gpx * k['hpx']).sum(0)
+    d_b = (gpy * k['hpy']).sum(0)
+    gwx = (ghx - gpx).index_select(0, k['by_w']).view(4, 4, -1).sum(1)  # (4, N) per corner
+    gwy = (ghy - gpy).index_select(0, k['by_w']).view(4, 4, -1).sum(1)
+    g_ux, g_vx = (gwx * k['cu']).sum(0), (gwx * k['cv']).sum(0)
+    g_uy, g_vy = (gwy * k['cu']).sum(0), (gwy * k['cv']).sum(0)
+    # ux, uy, vx, vy = p cr, p sr, -q sr, q cr
+    d_p = g_ux * cr + g_uy * sr
+    d_q = g_vy * cr - g_vx * sr
+    d_rho = p * (g_uy * cr - g_ux * sr) - q * (g_vx * cr + g_vy * sr)
+    return d_a, d_b, gwx.sum(0), gwy.sum(0), d_rho, d_p, d_q
 
 
 class _BevAreas(torch.autograd.Function):
-    """``(inter, hull)`` areas ``(N,)`` from the frame ``(a, b, cx, cy, cr, sr, p, q)``, with
-    the analytic backward :func:`_areas_backward`."""
+    """``(inter, hull)`` areas ``(N,)`` from the frame ``(a, b, cx, cy, rho, p, q)``, with an
+    analytic backward: :func:`_inter_partials` and :func:`_hull_partials`."""
 
     @staticmethod
-    def forward(ctx, a, b, cx, cy, cr, sr, p, q):
-        inter, hull, saved = _areas_forward(a, b, cx, cy, cr, sr, p, q, need_backward=True)
-        ctx.save_for_backward(a, b, cx, cy, cr, sr, p, q, *saved)
+    def forward(ctx, a, b, cx, cy, rho, p, q):
+        inter, hull, saved = _areas_forward(a, b, cx, cy, rho, p, q, need_backward=True)
+        ctx.save_for_backward(a, b, cx, cy, p, q, *saved)
         return inter, hull
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_inter, g_hull):
-        frame, saved = ctx.saved_tensors[:8], ctx.saved_tensors[8:]
-        if g_inter is None:
-            g_inter = torch.zeros_like(frame[0])
-        if g_hull is None:
-            g_hull = torch.zeros_like(frame[0])
-        return _areas_backward(g_inter, g_hull, *frame, saved)
+        a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, win, hx, dhy = ctx.saved_tensors
+        k = _consts(a)
+        out = None
+        if g_inter is not None:
+            d = _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, k)
+            out = [g_inter * x for x in d]
+        if g_hull is not None:
+            d = _hull_partials(a, b, p, q, cr, sr, win, hx, dhy, k)
+            d = [g_hull * x for x in d]
+            out = d if out is None else [x + y for x, y in zip(out, d)]
+        return tuple(out)
 
 
 def _bev_areas(b1: Tensor, b2: Tensor, analytic: bool = True):
     """Areas of box 1, box 2, their intersection and their convex hull, each ``(N,)``.
 
     ``analytic=False`` differentiates :func:`_areas_forward` with autograd instead of the
-    hand-written backward (same values; used by the tests, and for double backward).
+    analytic backward (same values; the tests compare the two gradients).
     """
     frame = _frame(b1, b2)
     if analytic:
         inter, hull = _BevAreas.apply(*frame)
     else:
-        inter, hull, _ = _areas_forward(*frame, need_backward=False)
+        inter, hull, _ = _areas_forward(*frame)
     area1 = b1[:, 2] * b1[:, 3]
     area2 = b2[:, 2] * b2[:, 3]
     return area1, area2, inter.clamp(min=0), hull

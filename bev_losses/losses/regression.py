@@ -20,9 +20,8 @@ pair gives 0 connected to the graph (mmdet: NaN from ``mean`` of nothing for ``M
 As in mmdet, an empty ``target`` with a non-empty ``pred`` gives ``pred.sum() * 0`` (0 with a
 graph, NaN if ``pred`` holds NaN).
 """
-import contextlib
 import math
-from typing import Callable, ContextManager, Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -35,13 +34,6 @@ from .reduction import check_reduction, weight_reduce_loss
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'L1Loss', 'MSELoss', 'SmoothL1Loss']
 
 AvgFactor = Optional[Union[float, Tensor]]
-
-
-def _autocast_off(x: Tensor) -> ContextManager:
-    """``no_autocast`` only where autocast is on: entering ``torch.autocast`` costs ~10 us."""
-    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
-        return no_autocast(x)
-    return contextlib.nullcontext()
 
 
 def _check_beta(beta: float) -> float:
@@ -80,7 +72,7 @@ def _reduced(torch_fn: Callable[..., Tensor], name: str, pred: Tensor, target: T
     the full-size gradient that ``mean()``'s backward materialises (up to 2x faster).
     """
     check_reduction(reduction)
-    with _autocast_off(pred):
+    with no_autocast(pred):
         pred, target = _prepare(pred, target, name)
         if target is None:
             return pred.sum() * 0

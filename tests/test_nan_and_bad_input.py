@@ -25,15 +25,7 @@ VARIANT_IDS = [f'{r}{"-weight" if w else ""}{"-avg_factor" if a else ""}'
                for r, w, a in VARIANTS]
 
 
-_BUG_ACTIVATED_BCE = (
-    'BUG: bev_losses/losses/focal.py _focal_prob: FocalLoss(activated=True) passes pred '
-    'straight to F.binary_cross_entropy, so a NaN (or any value outside [0, 1]) in pred raises '
-    "torch's RuntimeError 'all elements of input should be between 0 and 1' (a device-side "
-    'assert that kills the CUDA context on GPU) instead of propagating NaN or raising a '
-    'ValueError naming pred at the boundary')
-NAN_CASES = [pytest.param(c, id=c.id, marks=pytest.mark.xfail(
-    strict=True, raises=RuntimeError, reason=_BUG_ACTIVATED_BCE))
-    if c.id.startswith('focal_activated') else pytest.param(c, id=c.id) for c in CASES]
+NAN_CASES = [pytest.param(c, id=c.id) for c in CASES]
 
 
 def _nan_or_raises(fn):
@@ -310,20 +302,13 @@ BAD += [
     # probabilities in (activated=True) must be probabilities
     _case('FocalLoss-activated-pred-above-1',
           _fwd(L.FocalLoss, dict(activated=True), torch.full((4, 3), 1.5), _lab(0, 1, 2, 3)),
-          ValueError, 'pred', marks=pytest.mark.xfail(strict=True, raises=RuntimeError,
-                                                      reason=_BUG_ACTIVATED_BCE)),
+          ValueError, 'pred'),
     _case('GaussianFocalLoss-activated-pred-above-1',
           _fwd(L.GaussianFocalLoss, {}, torch.full((4, 3), 1.5), torch.rand(4, 3)),
-          ValueError, 'pred', marks=pytest.mark.xfail(strict=True, reason=(
-              'BUG: bev_losses/losses/gaussian_focal.py: GaussianFocalLoss(activated=True) '
-              'with pred = 1.5 (outside [0, 1]) silently returns NaN (log of a negative '
-              'number) instead of a ValueError naming pred'))),
+          ValueError, 'pred'),
     _case('GaussianFocalLoss-activated-pred-negative',
           _fwd(L.GaussianFocalLoss, {}, torch.full((4, 3), -0.5), torch.rand(4, 3) * 0.9),
-          ValueError, 'pred', marks=pytest.mark.xfail(strict=True, reason=(
-              'BUG: bev_losses/losses/gaussian_focal.py: GaussianFocalLoss(activated=True) '
-              'with pred = -0.5 (outside [0, 1]) silently returns a finite NEGATIVE loss '
-              '(-log(1 - p) < 0) instead of a ValueError naming pred'))),
+          ValueError, 'pred'),
     _case('GaussianFocalLoss-integer-target',
           _fwd(L.GaussianFocalLoss, {}, _p().sigmoid(), torch.ones(4, 3, dtype=torch.long)),
           TypeError, 'target'),

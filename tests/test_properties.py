@@ -121,9 +121,6 @@ def test_cross_entropy_sigmoid(data, dtype):
 
 
 GAMMA = st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 4.0]), st.floats(0.0, 5.0))
-# gamma in (0, 1) gives NaN gradients at p_t = 1 in the activated and softmax forms: pinned as
-# strict xfails below (test_focal_fractional_gamma_*), kept out of the properties meanwhile.
-GAMMA_NOT_FRACTIONAL = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 4.0]), st.floats(1.0, 5.0))
 
 
 @SETTINGS
@@ -137,7 +134,7 @@ def test_focal_sigmoid(data, dtype):
     else:
         target = _t(_arr(data.draw, (n, c), PROB), dtype)
     cw = data.draw(st.none() | st.lists(st.floats(0.01, 10.0), min_size=c, max_size=c))
-    gamma = data.draw(GAMMA_NOT_FRACTIONAL if activated else GAMMA)
+    gamma = data.draw(GAMMA)
     loss = L.FocalLoss(gamma=gamma, alpha=data.draw(st.floats(0.0, 1.0)),
                        activated=activated, class_weight=cw)
     check_finite(lambda **kw: loss(pred, target, **kw), [pred], data)
@@ -164,7 +161,7 @@ def test_focal_softmax(data, dtype):
     else:
         target = _t(_arr(data.draw, (n, c) + rest, PROB), dtype)
     cw = data.draw(st.none() | st.lists(st.floats(0.01, 10.0), min_size=c, max_size=c))
-    loss = L.FocalLoss(use_sigmoid=False, gamma=data.draw(GAMMA_NOT_FRACTIONAL),
+    loss = L.FocalLoss(use_sigmoid=False, gamma=data.draw(GAMMA),
                        class_weight=cw)
     check_finite(lambda **kw: loss(pred, target, **kw), [pred], data)
 
@@ -237,14 +234,9 @@ def test_kl_div(data, dtype):
         assert torch.isfinite(loss(pred, target, reduction_override='batchmean'))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG: bev_losses/losses/kl_div.py kl_div: KLDivLoss(log_target=True) with a target '
-    'log-probability of -inf (probability exactly 0, e.g. a masked teacher class) returns NaN '
-    '(exp(-inf) * (-inf - pred) = 0 * -inf) and a NaN gradient; expected that element to '
-    'contribute 0, as the probability-space form does for target 0 (torch.nn.KLDivLoss also '
-    'gives NaN here)'))
 @pytest.mark.parametrize('reduction', ['none', 'mean', 'sum', 'batchmean'])
 def test_kl_div_log_target_zero_probability(reduction):
+    """A zero probability given as a log-target (-inf) contributes 0, not NaN (torch: NaN)."""
     pred = torch.log_softmax(torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]), 1)
     pred.requires_grad_()
     target = torch.log(torch.tensor([[0.0, 0.25, 0.75], [0.5, 0.5, 0.0]]))  # -inf at zeros
@@ -261,15 +253,8 @@ def _focal_grad(loss, pred, target):
     return out, pred.grad
 
 
-_FRACTIONAL = ('BUG: bev_losses/losses/focal.py {where}: with gamma in (0, 1) the modulating '
-               'factor (1 - p_t)**gamma is differentiated by autograd at 1 - p_t = 0, '
-               'd/dx = inf, times a zero cross-entropy = NaN gradient for a perfectly '
-               'classified element; expected a finite (zero) gradient, as the sigmoid-logit '
-               'path (_SigmoidFocalDense / _SigmoidFocalIndex) already gives')
-
-
-@pytest.mark.xfail(strict=True, reason=_FRACTIONAL.format(
-    where='_focal_prob (FocalLoss(activated=True), labels and soft targets)'))
+# gamma in (0, 1): (1 - p_t)**gamma has an infinite slope at p_t = 1, where the cross-entropy
+# is 0: the gradient must be 0, not inf * 0 = NaN, in every form of the focal loss.
 @pytest.mark.parametrize('target', [torch.tensor([2]), torch.tensor([[0.0, 1.0]])],
                          ids=['labels', 'soft'])
 def test_focal_fractional_gamma_activated(target):
@@ -277,8 +262,6 @@ def test_focal_fractional_gamma_activated(target):
     assert torch.isfinite(out) and torch.isfinite(grad).all(), grad
 
 
-@pytest.mark.xfail(strict=True, reason=_FRACTIONAL.format(
-    where='softmax_focal_loss (FocalLoss(use_sigmoid=False), index and probability targets)'))
 @pytest.mark.parametrize('pred,target', [
     ([[-1e4, 1e4]], torch.tensor([1])), ([[0.0]], torch.tensor([0])),
     ([[-1e4, 1e4]], torch.tensor([[0.0, 1.0]]))], ids=['index', 'one-class', 'prob'])
@@ -288,7 +271,6 @@ def test_focal_fractional_gamma_softmax(pred, target):
 
 
 def test_focal_fractional_gamma_sigmoid_logits():
-    """Control: the sigmoid form on logits already handles gamma in (0, 1) at p_t = 1."""
     for target in (torch.tensor([1]), torch.tensor([[0.0, 1.0]])):
         out, grad = _focal_grad(L.FocalLoss(gamma=0.5), [[-1e4, 1e4]], target)
         assert torch.isfinite(out) and torch.isfinite(grad).all(), grad
@@ -313,12 +295,9 @@ def test_regression(data, dtype, kind):
 # ====================================================================================== GIoU
 MODES = ['random', 'identical', 'zero_size', 'touching_edge', 'touching_corner', 'contained',
          'sliver', 'far', 'flipped', 'huge_yaw', 'swapped_sizes']
-# Sizes are 0 or >= 1e-6 m and |yaw| is 0 or >= 1e-6 rad: sizes around 1e-20 (float32) give
-# NaN gradients, pinned as strict xfails in test_giou_tiny_size_gradient below.
-SIZE = st.one_of(st.sampled_from([0.0, 1e-6, 1e-3, 1.0]),
-                 st.floats(0.0, 10.0).map(lambda v: v if v >= 1e-6 else 0.0))
+SIZE = st.one_of(st.sampled_from([0.0, 1e-20, 1e-6, 1e-3, 1.0]), st.floats(0.0, 10.0))
 COORD = st.floats(-50.0, 50.0)
-YAW = st.floats(-math.pi, math.pi).map(lambda v: v if abs(v) >= 1e-6 else 0.0)
+YAW = st.floats(-math.pi, math.pi)
 
 
 @st.composite
@@ -466,14 +445,8 @@ def test_rotated_geometry_ranges_and_symmetry(box_format, data):
     torch.testing.assert_close(giou, giou_r, rtol=0, atol=1e-7)
 
 
-_TINY = ('BUG: bev_losses/ops/rotated_iou.py _breakpoints: for boxes of size ~1e-20 m '
-         '(float32; e.g. exp() of a diverged size prediction) or an edge direction ~1e-300 '
-         '(float64) the guarded division 1/d is not guarded enough: its gradient -1/d**2 '
-         'overflows to inf and the backward gives NaN for x, y and yaw of pred although the '
-         'loss is finite (1.0); expected finite gradients as for exactly zero sizes')
-
-
-@pytest.mark.xfail(strict=True, reason=_TINY)
+# Sizes around 1e-20 m (float32: exp() of a diverged size prediction) and edge directions
+# ~1e-300 (float64) once gave NaN gradients (1/d**2 overflowing in the clipping breakpoints).
 @pytest.mark.parametrize('box_format,dtype,pred,target', [
     ('bev', torch.float32, [0, 0, 0, 1e-20, 0], [0, 0, 0, 1e-20, 0]),
     ('bev', torch.float32, [0, 0, 1e-20, 1e-20, 0], [0, 0, 1e-20, 1e-20, 0]),
@@ -489,7 +462,6 @@ def test_giou_tiny_size_gradient(box_format, dtype, pred, target):
 
 @pytest.mark.parametrize('box_format', ['bev', '3d'])
 def test_giou_exactly_zero_size_gradient(box_format):
-    """Control for the xfail above: exactly zero sizes already give finite gradients."""
     w = WIDTH[box_format]
     pred = torch.zeros(1, w, requires_grad=True)
     out = L.GIoULoss(box_format=box_format)(pred, torch.zeros(1, w))

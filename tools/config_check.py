@@ -66,7 +66,7 @@ def _argument_problems(path: str, cls: type, cfg: dict) -> List[str]:
                                 f'(got {value!r})')
             continue
         default = params[name].default
-        if default is inspect.Parameter.empty or default is None:
+        if default is inspect.Parameter.empty or default is None or value is None:
             continue
         if isinstance(default, bool):
             ok = isinstance(value, bool)

@@ -64,9 +64,10 @@ def main(argv=None) -> int:
         print(f'tools/test.py: {exc}', file=sys.stderr)
         return 2
 
+    from train import allow_mmengine_checkpoints, setup_cpu_distributed
     if args.launcher != 'none' and not torch.cuda.is_available():
-        from train import setup_cpu_distributed
         setup_cpu_distributed(cfg, args.launcher)
+    allow_mmengine_checkpoints()
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()

@@ -52,6 +52,21 @@ def parse_args(argv=None):
     return args
 
 
+def allow_mmengine_checkpoints() -> None:
+    """Let MMEngine load (resume) its own checkpoints under torch >= 2.6.
+
+    MMEngine 0.10 calls ``torch.load`` without ``weights_only``; torch >= 2.6 then defaults to
+    ``weights_only=True``, which rejects what MMEngine itself saves next to the weights (its
+    message hub: ``HistoryBuffer``, numpy arrays; the scheduler states), so ``--resume`` and
+    ``load_from`` fail. torch's own switch, ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, restores full
+    unpickling for calls that do not choose: only resume or load checkpoints you trust. Left
+    alone when the user set either torch variable.
+    """
+    if ('TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
+            and 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ):
+        os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+
+
 def _cpu_dist_env(launcher: str) -> None:
     """Fill RANK / WORLD_SIZE / MASTER_* from the launcher's variables (slurm, mpi)."""
     if launcher == 'slurm':
@@ -155,6 +170,7 @@ def main(argv=None) -> int:
 
     if args.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg, args.launcher)
+    allow_mmengine_checkpoints()
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

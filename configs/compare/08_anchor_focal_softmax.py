@@ -1,0 +1,8 @@
+# Anchor classification with the softmax form of bev_losses.FocalLoss (use_sigmoid=False): the
+# head gets num_classes + 1 outputs per anchor (background included) from the built loss.
+_base_ = '../small_bev/pointpillars_synthetic.py'
+compare_label = 'anchor classification: softmax Focal (background class) instead of sigmoid'
+model = dict(
+    bbox_head=dict(
+        loss_cls=dict(_delete_=True, type='bev_losses.FocalLoss', use_sigmoid=False, gamma=2.0,
+                      alpha=0.25, loss_weight=1.0)))

@@ -121,8 +121,8 @@ def _frame(b1: Tensor, b2: Tensor) -> Tuple[Tensor, ...]:
     ``e2 = (-sin rho, cos rho)``, with its yaw reduced to ``rho`` in ``[0, pi/2)`` (a half turn
     leaves a box unchanged, a quarter turn swaps its sizes).
     """
-    x1, y1, l1, w1, r1 = b1.t().contiguous().unbind(0)
-    x2, y2, l2, w2, r2 = b2.t().contiguous().unbind(0)
+    x1, y1, l1, w1, r1 = b1.unbind(-1)
+    x2, y2, l2, w2, r2 = b2.unbind(-1)
     c1, s1 = torch.cos(r1), torch.sin(r1)
     dxc, dyc = x2 - x1, y2 - y1
     cx = c1 * dxc + s1 * dyc
@@ -183,9 +183,9 @@ def _consts(ref: Tensor) -> dict:
 
 def _safe_inv(x: Tensor, other: Tensor) -> Tensor:
     """``1 / x`` with ``|x|`` raised to ``1e-12 (|x| + |other|) + 1e-30`` (sign kept)."""
-    floor = (_REL_TINY * (x.abs() + other.abs()) + _ABS_TINY).detach()
-    small = x.abs() < floor
-    return 1 / torch.where(small, torch.where(x < 0, -floor, floor), x)
+    xa = x.abs()
+    floor = (_REL_TINY * (xa + other.abs()) + _ABS_TINY).detach()
+    return 1 / torch.where(xa < floor, torch.copysign(floor, x), x)
 
 
 def _roll_diff(x: Tensor, nxt: Tensor, prv: Tensor) -> Tensor:
@@ -345,13 +345,11 @@ def _bev_areas(b1: Tensor, b2: Tensor, analytic: bool = True):
     return area1, area2, inter.clamp(min=0), hull
 
 
-def _nan_where_invalid(value: Tensor, *boxes: Tensor) -> Tensor:
-    """NaN where any input coordinate is NaN or infinite (never a finite made-up value)."""
-    bad = None
-    for bx in boxes:
-        nb = ~torch.isfinite(bx).all(-1)
-        bad = nb if bad is None else bad | nb
-    return torch.where(bad, torch.full_like(value, float('nan')), value)
+def _nan_of_invalid(b1: Tensor, b2: Tensor) -> Tensor:
+    """``(N,)``: NaN where a coordinate of either box is NaN or infinite, else 0 (added to
+    the results, so such rows never get a finite made-up value; no gradient)."""
+    with torch.no_grad():
+        return (b1.sum(-1) + b2.sum(-1)) * 0
 
 
 def _iou_giou(inter: Tensor, union: Tensor, enclose: Tensor,
@@ -385,7 +383,8 @@ def bev_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[Ten
         b1, b2 = _common_dtype(boxes1, boxes2)
         area1, area2, inter, hull = _bev_areas(b1, b2)
         iou, giou = _iou_giou(inter, area1 + area2 - inter, hull, eps)
-        return _nan_where_invalid(iou, b1, b2), _nan_where_invalid(giou, b1, b2)
+        nan = _nan_of_invalid(b1, b2)
+        return iou + nan, giou + nan
 
 
 def box3d_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[Tensor, Tensor]:
@@ -419,7 +418,8 @@ def box3d_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[T
         h_enclose = torch.maximum(top1, top2) - torch.minimum(z1, z2)
         inter_v = inter * h_inter
         iou, giou = _iou_giou(inter_v, area1 * h1 + area2 * h2 - inter_v, hull * h_enclose, eps)
-        return _nan_where_invalid(iou, b1, b2), _nan_where_invalid(giou, b1, b2)
+        nan = _nan_of_invalid(b1, b2)
+        return iou + nan, giou + nan
 
 
 def bev_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tensor:

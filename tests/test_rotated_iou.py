@@ -470,3 +470,46 @@ def test_analytic_backward_matches_autograd(pairs_and_reference):
         grads.append((inter.detach(), hull.detach(), p1.grad, p2.grad))
     for x, y in zip(*grads):
         torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- properties
+hypothesis = pytest.importorskip('hypothesis')
+st = hypothesis.strategies
+
+_coord = st.one_of(st.sampled_from([0., 1e-3, -1., 2., 60.]), st.floats(-100, 100))
+_size = st.one_of(st.sampled_from([0., 1e-3, 1., 4.]), st.floats(0, 20))
+_yaw = st.one_of(st.sampled_from([0., math.pi / 2, -math.pi, 1e4]), st.floats(-1e4, 1e4))
+_box = st.tuples(_coord, _coord, _size, _size, _yaw)
+
+
+@st.composite
+def _pair(draw):
+    b1 = list(draw(_box))
+    kind = draw(st.sampled_from(['free', 'identical', 'flipped', 'touching', 'inside']))
+    if kind == 'free':
+        b2 = list(draw(_box))
+    elif kind == 'identical':
+        b2 = list(b1)
+    elif kind == 'flipped':
+        b2 = b1[:4] + [b1[4] + math.pi]
+    elif kind == 'touching':  # shares the edge at +dx/2 (same yaw, moved by dx along heading)
+        b2 = [b1[0] + b1[2] * math.cos(b1[4]), b1[1] + b1[2] * math.sin(b1[4])] + b1[2:]
+    else:
+        b2 = b1[:2] + [0.5 * b1[2], 0.5 * b1[3], draw(_yaw)]
+    return b1, b2
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(st.lists(_pair(), min_size=1, max_size=8),
+                  st.sampled_from([torch.float32, torch.float64]))
+def test_property_finite_and_in_range(pairs, dtype):
+    b1 = torch.tensor([p[0] for p in pairs], dtype=dtype, requires_grad=True)
+    b2 = torch.tensor([p[1] for p in pairs], dtype=dtype, requires_grad=True)
+    iou, giou = bev_iou_giou(b1, b2)
+    assert torch.isfinite(iou).all() and torch.isfinite(giou).all()
+    tol = 1e-4 if dtype == torch.float32 else 1e-9
+    assert (iou >= 0).all() and (iou <= 1 + tol).all()
+    assert (giou >= -1 - tol).all() and (giou <= 1 + tol).all()
+    assert (giou <= iou + tol).all()
+    (giou - iou).sum().backward()
+    assert torch.isfinite(b1.grad).all() and torch.isfinite(b2.grad).all()

@@ -352,8 +352,18 @@ def _nan_of_invalid(b1: Tensor, b2: Tensor) -> Tensor:
         return (b1.sum(-1) + b2.sum(-1)) * 0
 
 
-def _iou_giou(inter: Tensor, union: Tensor, enclose: Tensor,
+def _iou_giou(inter: Tensor, size1: Tensor, size2: Tensor, enclose: Tensor,
               eps: float) -> Tuple[Tensor, Tensor]:
+    """IoU and GIoU from the intersection, the two sizes (areas or volumes) and the enclosing
+    size, all ``(N,)``.
+
+    ``inter <= min(size1, size2)`` and ``enclose >= union`` hold exactly, so they are imposed
+    on the rounded values too (where they are equalities, both sides have the same gradient):
+    IoU <= 1 and GIoU <= IoU always, and identical boxes give 1.
+    """
+    inter = torch.minimum(inter, torch.minimum(size1, size2))
+    union = size1 + size2 - inter
+    enclose = torch.maximum(enclose, union)
     union = union.clamp(min=eps)
     enclose = enclose.clamp(min=eps)
     iou = inter / union
@@ -382,7 +392,7 @@ def bev_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[Ten
     with no_autocast(boxes1, boxes2):
         b1, b2 = _common_dtype(boxes1, boxes2)
         area1, area2, inter, hull = _bev_areas(b1, b2)
-        iou, giou = _iou_giou(inter, area1 + area2 - inter, hull, eps)
+        iou, giou = _iou_giou(inter, area1, area2, hull, eps)
         nan = _nan_of_invalid(b1, b2)
         return iou + nan, giou + nan
 
@@ -413,11 +423,13 @@ def box3d_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[T
         bev_cols = [0, 1, 3, 4, 6]
         area1, area2, inter, hull = _bev_areas(b1[:, bev_cols], b2[:, bev_cols])
         z1, h1, z2, h2 = b1[:, 2], b1[:, 5], b2[:, 2], b2[:, 5]
-        top1, top2 = z1 + h1, z2 + h2
-        h_inter = (torch.minimum(top1, top2) - torch.maximum(z1, z2)).clamp(min=0)
-        h_enclose = torch.maximum(top1, top2) - torch.minimum(z1, z2)
-        inter_v = inter * h_inter
-        iou, giou = _iou_giou(inter_v, area1 * h1 + area2 * h2 - inter_v, hull * h_enclose, eps)
+        # overlap s = min(z + dz) - max(z) (< 0: a gap) written as dz - (max(z) - z): exact
+        # for equal bottoms, where (z + dz) - z would round (z = 1, dz = 1e-6 in float32)
+        zmax = torch.maximum(z1, z2)
+        s_h = torch.minimum(h1 - (zmax - z1), h2 - (zmax - z2))
+        h_inter = s_h.clamp(min=0)
+        h_enclose = h1 + h2 - s_h  # = max(z + dz) - min(z)
+        iou, giou = _iou_giou(inter * h_inter, area1 * h1, area2 * h2, hull * h_enclose, eps)
         nan = _nan_of_invalid(b1, b2)
         return iou + nan, giou + nan
 

@@ -120,7 +120,8 @@ def describe_loss(loss_cfg) -> str:
     t = loss_cfg.get('type', '?')
     t = t if isinstance(t, str) else getattr(t, '__name__', str(t))
     skip = {'type', 'reduction', 'loss_weight'}
-    args = [f'{k}={v!r}' for k, v in loss_cfg.items() if k not in skip]
+    args = [f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v!r}'
+            for k, v in loss_cfg.items() if k not in skip]
     if loss_cfg.get('loss_weight', 1.0) != 1.0:
         args.append(f"w={loss_cfg['loss_weight']:g}")
     return f"{t}({', '.join(args)})" if args else t
@@ -296,7 +297,8 @@ def evaluate_run(cfg, ckpt: str, scene_index: int, out_npz: str) -> Dict[str, fl
             idx = min(max(scene_index, 0), len(dataset) - 1)
             item = dataset[idx]
             out = model.test_step(pseudo_collate([item]))[0]
-        points = item['inputs']['points'].tensor.numpy()
+        points = item['inputs']['points']
+        points = (points.tensor if hasattr(points, 'tensor') else points).numpy()
         if len(points) > 20000:
             points = points[np.random.default_rng(0).choice(len(points), 20000, replace=False)]
         gt = out.get('eval_ann_info') or {}

@@ -11,9 +11,14 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
+# nuScenes' 10 classes, in the order of configs/_base_/datasets/nus_bev.py
+nus_class_names = [
+    'car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle', 'motorcycle',
+    'pedestrian', 'traffic_cone', 'barrier'
+]
 model = dict(
     pts_bbox_head=dict(
         type='bev_losses.CenterHead',
-        tasks=[dict(num_class=len(class_names), class_names=class_names)],
+        tasks=[dict(num_class=len(nus_class_names), class_names=nus_class_names)],
         loss_cls=dict(type='bev_losses.GaussianFocalLoss', reduction='mean'),
         loss_bbox=dict(type='bev_losses.L1Loss', reduction='mean', loss_weight=0.25)))

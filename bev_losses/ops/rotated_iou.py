@@ -138,13 +138,9 @@ def _frame(b1: Tensor, b2: Tensor) -> Tuple[Tensor, ...]:
 
 # Layout: per-pair quantities are (K, N) with the pairs last (contiguous, vectorised along N).
 # Corners of box 2: W_k = c + U_k (p e1) + V_k (q e2), counter-clockwise; edge k: W_k -> W_k+1
-# = E_k (p e1) + F_k (q e2), so 1 / (edge k's x) = E'_k / ux + F'_k / vx with ux = p cos rho...
+# is -2 p e1, -2 q e2, 2 p e1, 2 q e2.
 _CORNER_U = (1., -1., -1., 1.)
 _CORNER_V = (1., 1., -1., -1.)
-_EDGE_U = (-2., 0., 2., 0.)
-_EDGE_V = (0., -2., 0., 2.)
-_INV_EDGE_U = (-0.5, 0., 0.5, 0.)
-_INV_EDGE_V = (0., -0.5, 0., 0.5)
 # Hull: the (8,) support values at the normals +x, e1, +y, e2, -x, -e1, -y, -e2 decide which
 # box holds the hull there; its face there, as 2 of the 16 hull vertices, is
 #   box 1: V3 V0 | V0 V0 | V0 V1 | V1 V1 | V1 V2 | V2 V2 | V2 V3 | V3 V3
@@ -168,8 +164,7 @@ def _consts(ref: Tensor) -> dict:
     if k is None:
         kw = dict(dtype=ref.dtype, device=ref.device)
         dev = ref.device
-        col = dict(cu=_CORNER_U, cv=_CORNER_V, eu=_EDGE_U, ev=_EDGE_V, ieu=_INV_EDGE_U,
-                   iev=_INV_EDGE_V, hpx=_HULL_PX, hpy=_HULL_PY)
+        col = dict(cu=_CORNER_U, cv=_CORNER_V, hpx=_HULL_PX, hpy=_HULL_PY)
         k = {name: torch.tensor(v, **kw)[:, None] for name, v in col.items()}
         k['hw'] = torch.tensor(_HULL_W, device=dev)
         n20, n16 = torch.arange(20, device=dev), torch.arange(16, device=dev)
@@ -209,13 +204,19 @@ def _areas_forward(a, b, cx, cy, rho, p, q, need_backward: bool = False):
     k = _consts(a)
     cr, sr = torch.cos(rho), torch.sin(rho)
     ux, uy, vx, vy = p * cr, p * sr, -q * sr, q * cr
-    wx = cx + k['cu'] * ux + k['cv'] * vx  # (4, N) corners of box 2
-    wy = cy + k['cu'] * uy + k['cv'] * vy
-    ex = k['eu'] * ux + k['ev'] * vx  # (4, N) edges W_k -> W_k+1
-    ey = k['eu'] * uy + k['ev'] * vy
+    # (4, N) corners W_k of box 2 and edges W_k -> W_k+1 (built from (N,) columns: fewer
+    # large tensor ops)
+    sx, dx_, sy, dy_ = ux + vx, ux - vx, uy + vy, uy - vy
+    wx = torch.stack((cx + sx, cx - dx_, cx - sx, cx + dx_))
+    wy = torch.stack((cy + sy, cy - dy_, cy - sy, cy + dy_))
+    u2x, v2x, u2y, v2y = 2 * ux, 2 * vx, 2 * uy, 2 * vy
+    ex = torch.stack((-u2x, -v2x, u2x, v2x))
+    ey = torch.stack((-u2y, -v2y, u2y, v2y))
     # ---- intersection: the boundary of box 2 clamped onto box 1, 20 vertices -------------
-    rx = k['ieu'] * _safe_inv(ux, uy) + k['iev'] * _safe_inv(vx, vy)  # 1 / ex
-    ry = k['ieu'] * _safe_inv(uy, ux) + k['iev'] * _safe_inv(vy, vx)  # 1 / ey
+    iux, ivx = 0.5 * _safe_inv(ux, uy), 0.5 * _safe_inv(vx, vy)
+    iuy, ivy = 0.5 * _safe_inv(uy, ux), 0.5 * _safe_inv(vy, vx)
+    rx = torch.stack((-iux, -ivx, iux, ivx))  # 1 / ex
+    ry = torch.stack((-iuy, -ivy, iuy, ivy))  # 1 / ey
     lox, hix = _slab_interval(wx, rx, a)
     loy, hiy = _slab_interval(wy, ry, b)
     m1, m2 = torch.maximum(lox, loy), torch.minimum(hix, hiy)
@@ -268,17 +269,19 @@ def _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, k):
     a0 = -(cx * cr + cy * sr)
     b0 = cx * sr - cy * cr
     acr, asr, bcr, bsr = a * cr, a * sr, b * cr, b * sr
-    xi0 = torch.stack((a0 + acr - bsr, a0 - acr + bsr, a0 + acr + bsr, a0 - acr - bsr))
-    eta0 = torch.stack((b0 - asr - bcr, b0 + asr + bcr, b0 - asr + bcr, b0 + asr - bcr))
-    i_bs, i_bc = _safe_inv(bsr, bcr), _safe_inv(bcr, bsr)
-    i_ac, i_as = _safe_inv(acr, asr), _safe_inv(asr, acr)
-    ixi = torch.stack((i_bs, -i_bs, -i_ac, i_ac)) * 0.5  # 1 / (direction . e1)
-    ieta = torch.stack((i_bc, -i_bc, i_as, -i_as)) * 0.5  # 1 / (direction . e2)
-    xlo, xhi = _slab_interval(xi0, ixi, p)
-    ylo, yhi = _slab_interval(eta0, ieta, q)
-    s0 = torch.maximum(xlo, ylo).clamp_(min=0)
-    s1 = torch.minimum(xhi, yhi).clamp_(max=1)
-    ln = (s1 - s0).clamp_(min=0)  # (4, N) fractions of the edges inside box 2
+    xi0 = (a0 + acr - bsr, a0 - acr + bsr, a0 + acr + bsr, a0 - acr - bsr)
+    eta0 = (b0 - asr - bcr, b0 + asr + bcr, b0 - asr + bcr, b0 + asr - bcr)
+    i_bs, i_bc = 0.5 * _safe_inv(bsr, bcr), 0.5 * _safe_inv(bcr, bsr)
+    i_ac, i_as = 0.5 * _safe_inv(acr, asr), 0.5 * _safe_inv(asr, acr)
+    ixi = (i_bs, -i_bs, -i_ac, i_ac)  # 1 / (direction . e1)
+    ieta = (i_bc, -i_bc, i_as, -i_as)  # 1 / (direction . e2)
+    ln = []  # fractions of the edges inside box 2, (N,) columns
+    for j in range(4):
+        xlo, xhi = _slab_interval(xi0[j], ixi[j], p)
+        ylo, yhi = _slab_interval(eta0[j], ieta[j], q)
+        s0 = torch.maximum(xlo, ylo).clamp_(min=0)
+        s1 = torch.minimum(xhi, yhi).clamp_(max=1)
+        ln.append((s1 - s0).clamp_(min=0))
     d_a = (ln[0] + ln[1]) * (2 * b)
     d_b = (ln[2] + ln[3]) * (2 * a)
     return d_a, d_b, d_cx, d_cy, d_rho, d_p, d_q

@@ -82,14 +82,18 @@ def main():
             res[(str(device), dtype)] = [t.detach().double().cpu()
                                          for t in (iou, giou, p1.grad, p2.grad)]
         ref = res[('cpu', torch.float64)]
+        # the last quarter holds identical / flipped / zero-size pairs: kinks of the loss,
+        # where the gradient is one of the one-sided ones, chosen by rounding
+        gen = slice(0, 3 * (len(b1) // 4))
         for key, tol in ((('cuda', torch.float64), 1e-9), (('cuda', torch.float32), 1e-4)):
             errs = [(x - y).abs().max().item() for x, y in zip(res[key], ref)]
+            gerr = [(x[gen] - y[gen]).abs().max().item() for x, y in zip(res[key][2:], ref[2:])]
             finite = all(torch.isfinite(x).all().item() for x in res[key])
             good = errs[0] <= tol and errs[1] <= tol and finite
             ok &= good
             print(f'{fn.__name__} {key}: max |diff| vs CPU float64 iou {errs[0]:.2e} giou '
-                  f'{errs[1]:.2e} grad1 {errs[2]:.2e} grad2 {errs[3]:.2e} finite {finite} '
-                  f'{"OK" if good else "FAIL"}')
+                  f'{errs[1]:.2e}; grads on generic pairs {gerr[0]:.2e} {gerr[1]:.2e}, on '
+                  f'all {errs[2]:.2e} {errs[3]:.2e}; finite {finite} {"OK" if good else "FAIL"}')
     for dt in (torch.bfloat16, torch.float16):
         p1 = b1.detach().to(dev, torch.float32).clone().requires_grad_()
         with torch.autocast('cuda', dtype=dt):

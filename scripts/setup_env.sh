@@ -67,21 +67,17 @@ else
   "${PIP[@]}" $TORCH_PIP_ARGS "$TORCH_SPEC"
 fi
 
-step="install build tools (setuptools<70, wheel, ninja)"
-if "$PY" -c "import setuptools, wheel, sys; sys.exit(int(setuptools.__version__.split('.')[0]) >= 70)" 2>/dev/null; then
-  say "setuptools<70 and wheel present: skipped"
-else
-  say "$step: mmcv's setup.py imports pkg_resources"
-  "${PIP[@]}" "setuptools<70" wheel
-fi
-
 step="install mmcv 2.1.0 with compiled ops"
 if have mmcv 2.1.0 && "$PY" -c "import mmcv.ops" >/dev/null 2>&1; then
   say "mmcv 2.1.0 with ops present: skipped"
 else
+  step="install mmcv's build tools (setuptools<70, wheel)"
+  say "$step: mmcv's setup.py imports pkg_resources"
+  "${PIP[@]}" "setuptools<70" wheel
+  step="install mmcv 2.1.0 with compiled ops"
   say "$step. If no prebuilt wheel is found this COMPILES mmcv from source:" \
       "about 10 minutes on 2 cores (MAX_JOBS=$MAX_JOBS). Nothing is wrong if it is quiet."
-  MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "mmcv==2.1.0" "numpy<2" "setuptools<70"
+  MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "mmcv==2.1.0" "numpy<2"
   "$PY" -c "import mmcv.ops" || { echo "[setup] mmcv installed but mmcv.ops does not import" >&2; false; }
 fi
 
@@ -90,7 +86,7 @@ if have mmengine 0.10.7 && have mmdet 3.3.0 && have mmdet3d 1.4.0 && "$PY" -c "i
   say "mmengine, mmdet, mmdet3d present: skipped"
 else
   say "$step"
-  "${PIP[@]}" "numpy<2" "mmengine==0.10.7" "mmdet==3.3.0" "mmdet3d==1.4.0" "$TORCH_SPEC" "setuptools<70"
+  "${PIP[@]}" "numpy<2" "mmengine==0.10.7" "mmdet==3.3.0" "mmdet3d==1.4.0" "$TORCH_SPEC"
 fi
 
 step="install bev-losses (editable) with its test tools"
@@ -100,7 +96,7 @@ if "$PY" -c "import bev_losses, pytest, hypothesis, shapely, matplotlib" >/dev/n
   say "bev-losses and test tools present: skipped"
 else
   say "$step"
-  "${PIP[@]}" --no-build-isolation -e ".[test]" "$TORCH_SPEC" "numpy<2" "setuptools<70"
+  "${PIP[@]}" --no-build-isolation -e ".[test]" "$TORCH_SPEC" "numpy<2"
   touch "$VENV/.bev_losses_installed"
 fi
 

@@ -18,6 +18,7 @@ cannot be built on the benchmark machine.
 Usage:
     python benchmarks/gpu_check_losses.py                    # CUDA, full sizes
     python benchmarks/gpu_check_losses.py --device cpu --quick  # CPU smoke run, small sizes
+    python benchmarks/gpu_check_losses.py --bench-only --scale 8  # timing only, 8x the sizes
 Needs torch and mmengine (``PYTHONPATH=<repo root>`` is enough; bev_losses need not be
 installed).
 """
@@ -26,6 +27,7 @@ import math
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -148,8 +150,8 @@ def cases(n=2000, c=10):
         ('GaussianFocal logits', BL.GaussianFocalLoss(activated=False), gf_logit),
         ('GaussianFocal pos_inds', BL.GaussianFocalLoss(), gf_pos),
         ('KLDiv batchmean', BL.KLDivLoss(reduction='batchmean'), kl_bm),
-        ('KLDiv from_logits T=2', BL.KLDivLoss(reduction='batchmean', from_logits=True,
-                                              temperature=2.0), kl_logits),
+        ('KLDiv from_logits T=2',
+         BL.KLDivLoss(reduction='batchmean', from_logits=True, temperature=2.0), kl_logits),
         ('L1 weight+avg_factor', BL.L1Loss(), reg),
         ('MSE weight+avg_factor', BL.MSELoss(), reg),
         ('SmoothL1 weight+avg_factor', BL.SmoothL1Loss(beta=0.5), reg),
@@ -317,9 +319,21 @@ def saved_bytes(fn):
     return sum(seen.values())
 
 
-def bench(device, quick):
+def host_syncs(c):
+    """Number of CUDA host synchronisations in one step (torch's sync debug mode)."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            c.step()
+        finally:
+            torch.cuda.set_sync_debug_mode('default')
+    return sum('synchroniz' in str(x.message) for x in w)
+
+
+def bench(device, quick, scale=1.0):
     cuda = torch.device(device).type == 'cuda'
-    s = 0.02 if quick else 1.0
+    s = (0.02 if quick else 1.0) * scale
     reps = 7 if quick else 30
     warm = 2 if quick else 5
     g = torch.Generator().manual_seed(0)
@@ -405,8 +419,8 @@ def bench(device, quick):
     print(f'## Forward + backward, float32, {device} '
           f'(median of {reps} interleaved runs after {warm} warm-up)\n')
     print('| case | implementation | median ms | ratio (peer / ours) | peak MiB | '
-          'held by saved tensors MiB |')
-    print('| --- | --- | --- | --- | --- | --- |')
+          'held by saved tensors MiB | host syncs |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
     for title, cs in groups:
         for c in cs:
             for _ in range(warm):
@@ -428,13 +442,14 @@ def bench(device, quick):
                 c.step()
                 torch.cuda.synchronize()
                 peak = f'{(torch.cuda.max_memory_allocated() - base) / 2**20:.2f}'
+                syncs = host_syncs(c)
             else:
-                peak = 'n/a'
+                peak = syncs = 'n/a'
             sb = saved_bytes(c.fn) / 2**20
             ratio = '1.00' if c is cs[0] else f'{med / ours:.2f}'
-            print(f'| {title} | {c.label} | {med:.3f} | {ratio} | {peak} | {sb:.2f} |')
+            print(f'| {title} | {c.label} | {med:.3f} | {ratio} | {peak} | {sb:.2f} | {syncs} |')
         if len(cs) == 1:
-            print(f'| {title} | mmcv box_iou_rotated | not run | - | - | - |')
+            print(f'| {title} | mmcv box_iou_rotated | not run | - | - | - | - |')
     print('\nratio > 1: ours is faster. The mmdet rows are plain-autograd references of mmdet '
           "3.3's formulas written in this script: mmdet's focal_loss module imports mmcv's "
           'compiled ops, and mmcv with CUDA ops cannot be built on the benchmark machine, so '
@@ -446,6 +461,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--device', default='cuda')
     ap.add_argument('--quick', action='store_true', help='small sizes, few repetitions')
+    ap.add_argument('--scale', type=float, default=1.0, help='multiplier of the bench sizes')
+    ap.add_argument('--bench-only', action='store_true', help='skip the agreement checks')
     args = ap.parse_args()
     if torch.device(args.device).type == 'cuda':
         assert torch.cuda.is_available(), 'no CUDA device (use --device cpu)'
@@ -454,9 +471,11 @@ def main():
         name = 'CPU'
     print(f'# bev_losses GPU check: torch {torch.__version__}, {name}, '
           f'{time.strftime("%Y-%m-%d %H:%M %Z")}\n')
-    ok = check_agreement(args.device)
-    ok &= check_autocast(args.device)
-    bench(args.device, args.quick)
+    ok = True
+    if not args.bench_only:
+        ok = check_agreement(args.device)
+        ok &= check_autocast(args.device)
+    bench(args.device, args.quick, args.scale)
     print('ALL CHECKS OK' if ok else 'SOME CHECKS FAILED')
     return 0 if ok else 1
 

@@ -36,7 +36,7 @@ model = dict(
         with_distance=False,
         voxel_size=voxel_size,
         point_cloud_range=bev_range,
-        norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.01),
+        norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.1),
         legacy=False),
     pts_middle_encoder=dict(
         type='PointPillarsScatter',
@@ -48,14 +48,14 @@ model = dict(
         out_channels=backbone_channels,
         layer_nums=[1, 2, 2],
         layer_strides=[2, 2, 2],
-        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01),
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1),
         conv_cfg=dict(type='Conv2d', bias=False)),
     pts_neck=dict(
         type='SECONDFPN',
         in_channels=backbone_channels,
         out_channels=neck_channels,
         upsample_strides=[1, 2, 4],
-        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.01),
+        norm_cfg=dict(type='BN', eps=1e-3, momentum=0.1),
         upsample_cfg=dict(type='deconv', bias=False),
         use_conv_for_no_stride=True),
     pts_bbox_head=dict(

@@ -6,7 +6,7 @@
 #   loss_bbox.type   'mmdet.SmoothL1Loss'        -> 'bev_losses.SmoothL1Loss'
 #   loss_dir.type    'mmdet.CrossEntropyLoss'    -> 'bev_losses.CrossEntropyLoss'
 # bev_losses.Anchor3DHead is needed: mmdet3d's head turns anchor sampling on for any loss_cls
-# type other than the literal 'mmdet.FocalLoss' / 'mmdet.GHMC' (see docs/swapping_losses.md).
+# type other than the literal 'mmdet.FocalLoss' / 'mmdet.GHMC' (README, "Swapping losses").
 # Same loss values as the original (tests/test_heads_dropin.py).
 _base_ = [
     '../_base_/models/pointpillars_hv_secfpn_kitti_bev-losses.py',

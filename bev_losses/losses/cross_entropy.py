@@ -65,8 +65,7 @@ def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
     """
     if labels.numel() == 0:
         return True
-    lo, hi = torch.aminmax(labels)
-    lo, hi = int(lo), int(hi)
+    lo, hi = torch.stack(torch.aminmax(labels)).tolist()  # one device-to-host copy
     if lo >= 0 and hi < num_valid:
         return True
     bad = (labels < 0) | (labels >= num_valid)
@@ -86,8 +85,8 @@ def _check_probabilities(target: Tensor, ignore_index: Optional[int] = None,
     propagates into the loss). One ``aminmax`` pass when the values are valid."""
     if target.numel() == 0:
         return
-    lo, hi = torch.aminmax(target.detach())
-    if float(lo) >= 0 and float(hi) <= 1:
+    lo, hi = torch.stack(torch.aminmax(target.detach())).tolist()  # one device-to-host copy
+    if lo >= 0 and hi <= 1:
         return
     bad = (target < 0) | (target > 1)
     if ignore_index is not None:

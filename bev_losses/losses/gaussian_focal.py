@@ -266,10 +266,15 @@ def _with_pos_inds(pred, target, weight, pos_inds, pos_labels, alpha, gamma, pos
                          f'{tuple(pos_labels.shape)} must match')
     n, c = pred.shape
     if pos_inds.numel() > 0:
-        if int(pos_inds.min()) < -n or int(pos_inds.max()) >= n:
-            raise ValueError(f'pos_inds must index the {n} rows of pred')
-        if int(pos_labels.min()) < 0 or int(pos_labels.max()) >= c:
-            raise ValueError(f'pos_labels must lie in [0, {c - 1}]')
+        # one device-to-host copy for the four bounds
+        i_lo, i_hi, l_lo, l_hi = torch.stack(
+            torch.aminmax(pos_inds.long()) + torch.aminmax(pos_labels.long())).tolist()
+        if i_lo < -n or i_hi >= n:
+            raise ValueError(f'pos_inds must index the {n} rows of pred, got values in '
+                             f'[{i_lo}, {i_hi}]')
+        if l_lo < 0 or l_hi >= c:
+            raise ValueError(f'pos_labels must lie in [0, {c - 1}], got values in '
+                             f'[{l_lo}, {l_hi}]')
     neg = _elementwise(pred, target, alpha, gamma, 1.0, neg_weight, activated, False)
     rows, cols = pos_inds.long() % max(n, 1), pos_labels.long()
     pos = _pos_loss(pred[rows, cols], alpha, activated)

@@ -8,7 +8,6 @@
 * two CPU processes under torchrun (gloo) give the losses of one process on the same global
   batch where the maths says they must: see ``test_torchrun_two_processes_match_one_process``.
 """
-import os
 import os.path as osp
 import signal
 import socket

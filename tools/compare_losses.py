@@ -172,17 +172,27 @@ def write_run_config(src: str, run_dir: str, seed: int, max_iters: Optional[int]
 class Progress:
     """Iterations done / to do over the whole comparison, for an ETA."""
 
-    def __init__(self, total_iters: int) -> None:
+    def __init__(self, total_iters: int, total_runs: int) -> None:
         self.total = max(total_iters, 1)
         self.done = 0
+        self.runs_left = total_runs
         self.sec_per_iter: Optional[float] = None
+        self.overheads: List[float] = []  # seconds per run outside the iterations
         self.start = time.time()
 
+    def run_finished(self, iters: int, seconds: float) -> None:
+        self.done += iters
+        self.runs_left = max(self.runs_left - 1, 0)
+        if self.sec_per_iter is not None:
+            self.overheads.append(max(seconds - iters * self.sec_per_iter, 0.0))
+
     def eta(self, extra_done: int = 0) -> str:
+        """Iterations left x seconds per iteration + start-up/evaluation time of the runs left."""
         left = max(self.total - self.done - extra_done, 0)
         if self.sec_per_iter is None:
             return '?'
-        return _fmt_seconds(left * self.sec_per_iter)
+        overhead = (sum(self.overheads) / len(self.overheads)) if self.overheads else 20.0
+        return _fmt_seconds(left * self.sec_per_iter + self.runs_left * overhead)
 
 
 def _fmt_seconds(s: float) -> str:
@@ -233,7 +243,6 @@ def train_run(run_dir: str, label: str, max_iters: int, progress: Progress) -> D
             except subprocess.TimeoutExpired:
                 proc.kill()
             raise
-    progress.done += max_iters
     return dict(returncode=rc, seconds=time.time() - t0, resumed=resumed, tail=tail,
                 last_iter=last_iter)
 
@@ -520,7 +529,8 @@ def plot_metrics(path: str, rows: Sequence[dict]) -> bool:
     return True
 
 
-def _box_corners(box) -> 'np.ndarray':
+def _box_corners(box):
+    """Closed BEV outline ``(5, 2)`` of a box ``(x, y, z, dx, dy, dz, yaw, ...)``."""
     import numpy as np
     x, y, _, dx, dy, _, yaw = box[:7]
     c, s = np.cos(yaw), np.sin(yaw)
@@ -617,7 +627,8 @@ def main(argv=None) -> int:
                 total_iters += plan['iters']
             plans.append(plan)
 
-    progress = Progress(total_iters)
+    progress = Progress(total_iters, sum(
+        1 for p in plans if not osp.isfile(osp.join(p['run_dir'], 'results.json'))))
     rows = []
     n = len(plans)
     for k, plan in enumerate(plans, 1):
@@ -639,6 +650,7 @@ def main(argv=None) -> int:
             rows.append(row)
             continue
         print(f'{label}: training {plan["iters"]} iterations -> {run_dir}', flush=True)
+        run_start = time.time()
         done_flag = osp.join(run_dir, 'train_done.json')
         if osp.isfile(done_flag) and final_checkpoint(run_dir):
             train = json.load(open(done_flag))
@@ -650,6 +662,7 @@ def main(argv=None) -> int:
                            f'{train["returncode"]}: {err}', metrics={})
                 print(f'{label}: FAILED ({err}); see {osp.join(run_dir, "train.log")}',
                       flush=True)
+                progress.run_finished(plan['iters'], time.time() - run_start)
                 rows.append(row)
                 continue
             train = dict(seconds=train['seconds'], resumed=train['resumed'])
@@ -668,7 +681,8 @@ def main(argv=None) -> int:
                        error=f'evaluation failed: {type(exc).__name__}: {exc}')
             with open(osp.join(run_dir, 'eval_error.txt'), 'w') as f:
                 f.write(traceback.format_exc())
-            print(f'{label}: FAILED evaluation: {exc}', flush=True)
+            print(f'{label}: FAILED evaluation: {str(exc).splitlines()[0]}', flush=True)
+            progress.run_finished(plan['iters'], time.time() - run_start)
             rows.append(row)
             continue
         summary = training_summary(run_dir)
@@ -680,6 +694,7 @@ def main(argv=None) -> int:
         print(f'{label}: mAP {metrics.get("bev/mAP", float("nan")):.3f}  NDS '
               f'{metrics.get("bev/NDS", float("nan")):.3f}  final loss '
               f'{summary["final_loss"]:.4f}  {summary["sec_per_iter"]:.3f} s/it', flush=True)
+        progress.run_finished(plan['iters'], time.time() - run_start)
         rows.append(row)
 
     # report

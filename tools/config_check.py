@@ -124,8 +124,8 @@ def check_losses(cfg: Config) -> List[str]:
 
 
 def _bev_loss_names() -> List[str]:
-    from bev_losses.registry import MODELS as BEV_MODELS
     import bev_losses.losses  # noqa: F401  (registers the losses)
+    from bev_losses.registry import MODELS as BEV_MODELS
     return sorted(f'bev_losses.{n}' for n in BEV_MODELS.module_dict if n.endswith('Loss'))
 
 

@@ -1,6 +1,6 @@
 # Baseline: mmdet3d's own CenterHead with mmdet's losses, exactly as mmdet3d's CenterPoint configs
 # use them (mmdet.GaussianFocalLoss on the heatmap, mmdet.L1Loss with weight 0.25 on the boxes).
-_base_ = '../small_bev/centerpoint_synthetic.py'
+_base_ = './_centerpoint_base.py'
 compare_label = ('the reference: mmdet3d CenterHead + mmdet.GaussianFocalLoss + mmdet.L1Loss, '
                  'as shipped by mmdet3d')
 model = dict(

@@ -1,6 +1,6 @@
 # Drop-in: bev_losses.CenterHead with bev_losses.GaussianFocalLoss (probabilities, as mmdet3d
 # passes them) and bev_losses.L1Loss. Same maths as the baseline: the numbers should match it.
-_base_ = '../small_bev/centerpoint_synthetic.py'
+_base_ = './_centerpoint_base.py'
 compare_label = ('drop-in replacement: bev_losses.GaussianFocalLoss (probabilities) + '
                  'bev_losses.L1Loss; should match the baseline')
 model = dict(

@@ -1,7 +1,7 @@
 # Heatmap classification from logits: bev_losses.GaussianFocalLoss(activated=False) takes the raw
 # heatmap logits (bev_losses.CenterHead skips mmdet3d's sigmoid + clamp to [1e-4, 1 - 1e-4]) and
 # computes the focal terms in log space.
-_base_ = '../small_bev/centerpoint_synthetic.py'
+_base_ = './_centerpoint_base.py'
 compare_label = ('heatmap loss on logits (log-space GaussianFocal, no clamp) instead of '
                  'clamped probabilities')
 model = dict(

@@ -1,5 +1,5 @@
 # Box regression with bev_losses.MSELoss (squared error: large errors dominate) instead of L1.
-_base_ = '../small_bev/centerpoint_synthetic.py'
+_base_ = './_centerpoint_base.py'
 compare_label = 'box regression: MSE (L2) instead of L1'
 model = dict(
     pts_bbox_head=dict(

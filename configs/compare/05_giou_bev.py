@@ -1,6 +1,6 @@
 # The IoU term: L1 plus bev_losses.GIoULoss(box_format='bev') on the decoded rotated BEV boxes at
 # the positive locations (bev_losses.CenterHead's loss_iou).
-_base_ = '../small_bev/centerpoint_synthetic.py'
+_base_ = './_centerpoint_base.py'
 compare_label = 'adds a rotated BEV GIoU loss on the decoded boxes to L1'
 model = dict(
     pts_bbox_head=dict(

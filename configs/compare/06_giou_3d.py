@@ -1,6 +1,6 @@
 # The IoU term in 3D: L1 plus bev_losses.GIoULoss(box_format='3d') (rotated BEV overlap x height
 # overlap) on the decoded boxes at the positive locations.
-_base_ = '../small_bev/centerpoint_synthetic.py'
+_base_ = './_centerpoint_base.py'
 compare_label = 'adds a 3D (rotated BEV x height) GIoU loss on the decoded boxes to L1'
 model = dict(
     pts_bbox_head=dict(

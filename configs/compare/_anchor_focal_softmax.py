@@ -5,7 +5,7 @@
 #   python tools/compare_losses.py configs/compare/_anchor_focal_softmax.py
 # Anchor classification with the softmax form of bev_losses.FocalLoss (use_sigmoid=False): the
 # head gets num_classes + 1 outputs per anchor (background included) from the built loss.
-_base_ = '../small_bev/pointpillars_synthetic.py'
+_base_ = './_pointpillars_base.py'
 compare_label = 'anchor classification: softmax Focal (background class) instead of sigmoid'
 model = dict(
     bbox_head=dict(

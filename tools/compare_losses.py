@@ -18,7 +18,9 @@ validation split here. Writes, under DIR (default ``work_dirs/compare``):
   ``vis_data/scalars.json``, and ``results.json`` once evaluated.
 
 An interrupted comparison continues where it stopped: runs with a ``results.json`` are skipped,
-an unfinished training resumes from its last checkpoint (``tools/train.py --resume``).
+an unfinished training resumes from its last checkpoint (``tools/train.py --resume``). A run
+whose config changed since (an edited config file, other ``--max-iters`` / ``--cfg-options``) is
+discarded and trained again.
 """
 import argparse
 import csv
@@ -28,6 +30,7 @@ import math
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -161,8 +164,17 @@ def write_run_config(src: str, run_dir: str, seed: int, max_iters: Optional[int]
     cfg.val_cfg = None
     cfg.val_dataloader = None
     cfg.val_evaluator = None
+    text = cfg.dump()
+    cfg_path = osp.join(run_dir, 'config.py')
+    if osp.isfile(cfg_path):
+        with open(cfg_path) as f:
+            if f.read() != text:  # a run of another config (edited, other options): start over
+                print(f'compare_losses: the config of {run_dir} changed; its previous run is '
+                      'discarded', flush=True)
+                shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    cfg.dump(osp.join(run_dir, 'config.py'))
+    with open(cfg_path, 'w') as f:
+        f.write(text)
     return cfg
 
 

@@ -1,9 +1,9 @@
 # Shared by the anchor-head rows of the default matrix (not a row itself: leading underscore).
-# The comparison's budget: 400 iterations at batch 2 (800 frames, about 2.7 passes over the 300
+# The comparison's budget: 500 iterations at batch 2 (1000 frames, about 3.3 passes over the 300
 # training frames), one-cycle AdamW; sized so the whole default matrix runs in about 20 minutes
 # on 2 CPU cores (docs/main_job.md). At equal frames seen, batch 2 beat batch 4 (more updates).
 _base_ = '../small_bev/pointpillars_synthetic.py'
-max_iters = 400
+max_iters = 500
 train_dataloader = dict(batch_size=2)
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [

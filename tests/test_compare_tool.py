@@ -121,3 +121,16 @@ def test_mean_std_and_loss_description():
     assert cl._mean_std([float('nan')]) == '-'
     assert cl.describe_loss(dict(type='bev_losses.FocalLoss', use_sigmoid=False,
                                  loss_weight=2.0)) == 'bev_losses.FocalLoss(use_sigmoid=False, w=2)'
+
+
+def test_changed_config_discards_the_previous_run(tmp_path):
+    import compare_losses as cl
+    run_dir = tmp_path / 'run'
+    cl.write_run_config(A, str(run_dir), 0, 4, None)
+    (run_dir / 'results.json').write_text('{}')
+    (run_dir / 'config.py').write_text('# rewritten by the Runner of tools/train.py\n')
+    cl.write_run_config(A, str(run_dir), 0, 4, None)  # same request: kept
+    assert (run_dir / 'results.json').is_file()
+    cl.write_run_config(A, str(run_dir), 0, 6, None)  # other --max-iters: discarded
+    assert not (run_dir / 'results.json').exists()
+    assert (run_dir / 'config.sha256').is_file()

@@ -25,6 +25,7 @@ discarded and trained again.
 import argparse
 import csv
 import glob
+import hashlib
 import json
 import math
 import os
@@ -165,16 +166,21 @@ def write_run_config(src: str, run_dir: str, seed: int, max_iters: Optional[int]
     cfg.val_dataloader = None
     cfg.val_evaluator = None
     text = cfg.dump()
-    cfg_path = osp.join(run_dir, 'config.py')
-    if osp.isfile(cfg_path):
-        with open(cfg_path) as f:
-            if f.read() != text:  # a run of another config (edited, other options): start over
-                print(f'compare_losses: the config of {run_dir} changed; its previous run is '
-                      'discarded', flush=True)
-                shutil.rmtree(run_dir)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    # (the Runner of tools/train.py rewrites config.py in its work dir, so the fingerprint of
+    # what this tool asked for is kept beside it)
+    digest_path = osp.join(run_dir, 'config.sha256')
+    if osp.isdir(run_dir) and os.listdir(run_dir):
+        old = open(digest_path).read().strip() if osp.isfile(digest_path) else None
+        if old != digest:  # a run of another config (edited, other options): start over
+            print(f'compare_losses: the config of {run_dir} changed; its previous run is '
+                  'discarded', flush=True)
+            shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    with open(cfg_path, 'w') as f:
+    with open(osp.join(run_dir, 'config.py'), 'w') as f:
         f.write(text)
+    with open(digest_path, 'w') as f:
+        f.write(digest + '\n')
     return cfg
 
 

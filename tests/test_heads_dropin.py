@@ -210,6 +210,11 @@ def _build(cfg, type_):
         return MMDET3D_MODELS.build(dict(cfg, type=type_))
 
 
+def _build_loss(cfg):
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        return MMDET3D_MODELS.build(cfg)
+
+
 def test_mmdet3d_anchor_head_samples_unless_type_is_literally_mmdet_focal():
     cfg = _pointpillars_head_cfg(type='bev_losses.FocalLoss', use_sigmoid=True, gamma=2.0,
                                  alpha=0.25, loss_weight=1.0)
@@ -470,3 +475,71 @@ def test_detr_style_heads_read_loss_attributes(head_type, loss_cls):
     assert results['bev_losses'][0] == results['mmdet'][0]
     torch.testing.assert_close(results['bev_losses'][1], results['mmdet'][1], rtol=1e-5,
                                atol=1e-7)
+
+
+def _anchor_level_inputs(head, seed=0):
+    """Random inputs of ``_loss_by_feat_single`` for one level: B=1, H=W=4."""
+    g = torch.Generator().manual_seed(seed)
+    a, k, h, w = head.num_anchors, head.num_classes, 4, 4
+    n = h * w * a
+    real = 3  # PointPillars' classes; mmdet3d's background label is ``head.num_classes``
+    labels = torch.full((1, n), head.num_classes, dtype=torch.long)
+    pos = torch.randperm(n, generator=g)[:7]
+    labels[0, pos] = torch.randint(0, real, (7,), generator=g)
+    bbox_weights = torch.zeros(1, n, 7)
+    bbox_weights[0, pos] = 1.0
+    dir_weights = torch.zeros(1, n)
+    dir_weights[0, pos] = 1.0
+    return dict(
+        cls_score=torch.randn(1, a * k, h, w, generator=g, requires_grad=True),
+        bbox_pred=torch.randn(1, a * 7, h, w, generator=g, requires_grad=True),
+        dir_cls_pred=torch.randn(1, a * 2, h, w, generator=g, requires_grad=True),
+        labels=labels, label_weights=torch.ones(1, n),
+        bbox_targets=torch.randn(1, n, 7, generator=g), bbox_weights=bbox_weights,
+        dir_targets=torch.randint(0, 2, (1, n), generator=g), dir_weights=dir_weights,
+        num_total_samples=7), pos
+
+
+@pytest.mark.parametrize('loss_cls', [
+    dict(type='bev_losses.FocalLoss', use_sigmoid=False, gamma=2.0, alpha=0.25),
+    dict(type='bev_losses.CrossEntropyLoss', use_sigmoid=False)])
+def test_anchor_head_softmax_loss_gets_the_background_column(loss_cls):
+    cfg = _pointpillars_head_cfg(**loss_cls)
+    cfg.train_cfg.sampler = dict(type='PseudoSampler')
+    head = _build(cfg, 'bev_losses.Anchor3DHead')
+    assert head.use_sigmoid_cls is False and head.num_classes == 4  # 3 classes + background
+    inputs, pos = _anchor_level_inputs(head)
+    # mmdet3d's head: background anchors are labelled 4, one past the 4 softmax columns.
+    ref_head = _build(cfg, 'Anchor3DHead')
+    ref_head.loss_cls = head.loss_cls
+    with pytest.raises((ValueError, IndexError, RuntimeError)):
+        ref_head._loss_by_feat_single(**inputs)
+    loss_cls_val, loss_bbox, loss_dir = head._loss_by_feat_single(**inputs)
+    # Independent: the softmax loss on (N, 4) scores with background = column 3, and the box /
+    # direction terms on the true positives only.
+    scores = inputs['cls_score'].permute(0, 2, 3, 1).reshape(-1, 4)
+    labels = inputs['labels'].reshape(-1).clone()
+    labels[labels == 4] = 3
+    expected_cls = _build_loss(loss_cls)(scores, labels, torch.ones(labels.shape), avg_factor=7)
+    torch.testing.assert_close(loss_cls_val, expected_cls)
+    box = inputs['bbox_pred'].permute(0, 2, 3, 1).reshape(-1, 7)[pos]
+    tgt = inputs['bbox_targets'].reshape(-1, 7)[pos]
+    box, tgt = head.add_sin_difference(box, tgt)
+    expected_bbox = head.loss_bbox(box, tgt, torch.ones_like(box), avg_factor=7)
+    torch.testing.assert_close(loss_bbox, expected_bbox)
+    dirs = inputs['dir_cls_pred'].permute(0, 2, 3, 1).reshape(-1, 2)[pos]
+    expected_dir = head.loss_dir(dirs, inputs['dir_targets'].reshape(-1)[pos],
+                                 torch.ones(len(pos)), avg_factor=7)
+    torch.testing.assert_close(loss_dir, expected_dir)
+    (loss_cls_val + loss_bbox + loss_dir).backward()
+    assert torch.isfinite(inputs['cls_score'].grad).all()
+
+
+def test_anchor_head_sigmoid_labels_unchanged():
+    head = _build(_pointpillars_head_cfg(type='bev_losses.FocalLoss'), 'bev_losses.Anchor3DHead')
+    ref = _build(_pointpillars_head_cfg(), 'Anchor3DHead')
+    inputs, _ = _anchor_level_inputs(head)
+    ref.load_state_dict(head.state_dict())
+    ours, theirs = head._loss_by_feat_single(**inputs), ref._loss_by_feat_single(**inputs)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b)

@@ -12,10 +12,15 @@ mmdet3d 1.4's ``Anchor3DHead.__init__`` decides two things from the *config dict
   to ``True`` (``bev_losses.FocalLoss``) but is not spelled in the config gets a softmax-sized
   classifier (``num_classes + 1`` outputs per anchor).
 
-This subclass takes both from the built module (``self.loss_cls``), and changes nothing else.
+This subclass takes both from the built module (``self.loss_cls``). One more fix, for a softmax
+classification loss only: mmdet3d labels background anchors ``num_classes``, which for a
+softmax-sized classifier (``num_classes`` already counts the background) is one past the last
+column, so every softmax loss fails on it (labels out of range). The loss here sees them as the
+background column ``num_classes - 1``. Nothing else changes.
 """
 from typing import Optional
 
+import torch
 from mmdet3d.models.dense_heads import Anchor3DHead as _MMDet3DAnchor3DHead
 from torch import nn
 
@@ -93,3 +98,21 @@ class Anchor3DHead(_MMDet3DAnchor3DHead):
         self.sampling = (not is_sampling_free_cls_loss(self.loss_cls)
                          if override is None else override)
         super()._init_assigner_sampler()
+
+    def _loss_by_feat_single(self, cls_score, bbox_pred, dir_cls_pred, labels, label_weights,
+                             bbox_targets, bbox_weights, dir_targets, dir_weights,
+                             num_total_samples):
+        """mmdet3d's loss of one level; with a softmax loss, background labels fit the classifier.
+
+        ``labels`` ``(B, H * W * A)`` hold a class in ``[0, C)`` for positive anchors and
+        ``num_classes`` for the others. With a sigmoid loss ``num_classes == C``, which is the
+        background index that loss expects: unchanged. With a softmax loss ``num_classes ==
+        C + 1`` (the classifier's width, background column ``C``): those labels become ``C``.
+        The box and direction terms are unaffected: their weights are zero off the positives.
+        """
+        if not self.use_sigmoid_cls:
+            labels = torch.where(labels == self.num_classes,
+                                 torch.full_like(labels, self.num_classes - 1), labels)
+        return super()._loss_by_feat_single(
+            cls_score, bbox_pred, dir_cls_pred, labels, label_weights, bbox_targets,
+            bbox_weights, dir_targets, dir_weights, num_total_samples)

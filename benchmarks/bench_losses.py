@@ -7,8 +7,8 @@ compiled ops where they exist. For each case it prints the median forward+backwa
 ours and of each peer, the speed-up (peer time / ours: > 1 means bev-losses is faster) and the
 bytes each saves for backward (the tensors autograd keeps between forward and backward).
 
-Timings are interleaved (ours, peer, ours, peer, ...) so that the machine's noise hits both
-alike; only ratios from one run are meaningful.
+Timings are interleaved (ours, peer, peer, ours, ...: the order alternates) so that the
+machine's noise hits both alike; only ratios from one run are meaningful.
 """
 import argparse
 import os
@@ -212,8 +212,11 @@ def run_case(case: Case, repeats: int) -> Dict:
     for _ in range(2):  # warm-up (and a compiled path's first call)
         for fn in runners.values():
             time_fwd_bwd(lambda fn=fn: fn(*args), leaves)
-    for _ in range(repeats):
-        for k, fn in runners.items():
+    order = list(runners.items())
+    for i in range(repeats):
+        # alternate who goes first: the first call after another's backward pays for memory
+        # that the allocator has to hand out again, which would bias the ratio
+        for k, fn in (order if i % 2 == 0 else order[::-1]):
             times[k].append(time_fwd_bwd(lambda fn=fn: fn(*args), leaves))
     med = {k: statistics.median(v) for k, v in times.items()}
     mem = {k: saved_bytes(lambda fn=fn: fn(*args)) for k, fn in runners.items()}

@@ -21,7 +21,7 @@ def MMDetCE(**kw):
         return mmdet_losses.CrossEntropyLoss(**kw)
 
 
-def _grads_close(a, b, x, rtol=1e-5, atol=1e-6):
+def _assert_grad(a, b, x, rtol=1e-5, atol=1e-6):
     assert a.shape == b.shape and a.dtype == b.dtype
     torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
     ga, = torch.autograd.grad(a.sum(), x)
@@ -47,7 +47,7 @@ def test_softmax_equals_torch_index_targets(reduction, cw, smoothing):
                                 reduction=reduction)
         ref = F.cross_entropy(x, y, weight=None if cw is None else torch.tensor(cw),
                               ignore_index=-1, label_smoothing=smoothing, reduction=reduction)
-        _grads_close(loss(x, y), ref, x)
+        _assert_grad(loss(x, y), ref, x)
 
 
 @pytest.mark.parametrize('reduction', REDUCTIONS)
@@ -55,7 +55,7 @@ def test_softmax_equals_torch_probability_targets(reduction):
     x, g = _logits((6, 4, 3))
     q = torch.softmax(torch.randn(6, 4, 3, generator=g), 1)
     cw = [1.0, 2.0, 0.5, 1.0]
-    _grads_close(CrossEntropyLoss(class_weight=cw, label_smoothing=0.1, reduction=reduction)(x, q),
+    _assert_grad(CrossEntropyLoss(class_weight=cw, label_smoothing=0.1, reduction=reduction)(x, q),
                  F.cross_entropy(x, q, weight=torch.tensor(cw), label_smoothing=0.1,
                                  reduction=reduction), x)
 
@@ -64,10 +64,10 @@ def test_softmax_default_ignore_index_and_forward_override():
     x, g = _logits((10, 3))
     y = torch.randint(0, 3, (10,), generator=g)
     y[2] = -100
-    _grads_close(CrossEntropyLoss()(x, y), F.cross_entropy(x, y), x)
+    _assert_grad(CrossEntropyLoss()(x, y), F.cross_entropy(x, y), x)
     y = y.masked_fill(y == -100, 0)
     y[3] = 255
-    _grads_close(CrossEntropyLoss()(x, y, ignore_index=255),
+    _assert_grad(CrossEntropyLoss()(x, y, ignore_index=255),
                  F.cross_entropy(x, y, ignore_index=255), x)
 
 
@@ -81,10 +81,10 @@ def test_softmax_with_weight_or_avg_factor_equals_mmdet(reduction):
         ours = CrossEntropyLoss(class_weight=cw, loss_weight=0.2)
         ref = MMDetCE(class_weight=cw, loss_weight=0.2)
         kw = dict(weight=w, reduction_override=reduction)
-        _grads_close(ours(x, y, **kw), ref(x, y, **kw), x)
+        _assert_grad(ours(x, y, **kw), ref(x, y, **kw), x)
         if reduction != 'sum':
-            _grads_close(ours(x, y, avg_factor=5.0, **kw), ref(x, y, avg_factor=5.0, **kw), x)
-            _grads_close(ours(x, y, None, 5.0, reduction), ref(x, y, None, 5.0, reduction), x)
+            _assert_grad(ours(x, y, avg_factor=5.0, **kw), ref(x, y, avg_factor=5.0, **kw), x)
+            _assert_grad(ours(x, y, None, 5.0, reduction), ref(x, y, None, 5.0, reduction), x)
 
 
 def test_softmax_avg_non_ignore_with_weight_equals_mmdet():
@@ -93,7 +93,7 @@ def test_softmax_avg_non_ignore_with_weight_equals_mmdet():
     y[:3] = -100
     w = torch.rand(12, generator=g)
     for flag in (False, True):
-        _grads_close(CrossEntropyLoss(avg_non_ignore=flag)(x, y, w),
+        _assert_grad(CrossEntropyLoss(avg_non_ignore=flag)(x, y, w),
                      MMDetCE(avg_non_ignore=flag)(x, y, w), x)
 
 
@@ -129,10 +129,10 @@ def test_sigmoid_labels_equal_mmdet(reduction):
                                     reduction=reduction)
             ref = MMDetCE(use_sigmoid=True, class_weight=cw, avg_non_ignore=flag,
                           reduction=reduction)
-            _grads_close(ours(x, y), ref(x, y), x)
-            _grads_close(ours(x, y, w), ref(x, y, w), x)
+            _assert_grad(ours(x, y), ref(x, y), x)
+            _assert_grad(ours(x, y, w), ref(x, y, w), x)
             if reduction != 'sum':
-                _grads_close(ours(x, y, w, avg_factor=6.0), ref(x, y, w, avg_factor=6.0), x)
+                _assert_grad(ours(x, y, w, avg_factor=6.0), ref(x, y, w, avg_factor=6.0), x)
 
 
 @pytest.mark.parametrize('reduction', REDUCTIONS)
@@ -144,12 +144,12 @@ def test_sigmoid_same_shape_targets_equal_mmdet(reduction):
     for t in (soft, onehot):
         ours = CrossEntropyLoss(use_sigmoid=True, reduction=reduction)
         ref = MMDetCE(use_sigmoid=True, reduction=reduction)
-        _grads_close(ours(x, t), ref(x, t), x)
-        _grads_close(ours(x, t, w), ref(x, t, w), x)
+        _assert_grad(ours(x, t), ref(x, t), x)
+        _assert_grad(ours(x, t, w), ref(x, t, w), x)
     # a single logit per sample: pred (N,), target (N,)
     x1, g = _logits((9,))
     t1 = torch.rand(9, generator=g)
-    _grads_close(CrossEntropyLoss(use_sigmoid=True)(x1, t1),
+    _assert_grad(CrossEntropyLoss(use_sigmoid=True)(x1, t1),
                  MMDetCE(use_sigmoid=True)(x1, t1), x1)
 
 

@@ -22,7 +22,7 @@ def _data(n=37, c=6, seed=0, dtype=torch.float32, scale=2.0):
     return x, labels, g
 
 
-def _compare(ours, ref, inputs, kwargs, rtol=1e-5, atol=1e-6):
+def _asserts(ours, ref, inputs, kwargs, rtol=1e-5, atol=1e-6):
     x = inputs[0]
     a = ours(*inputs, **kwargs)
     b = ref(*inputs, **kwargs)
@@ -39,7 +39,7 @@ def _compare(ours, ref, inputs, kwargs, rtol=1e-5, atol=1e-6):
 def test_sigmoid_integer_labels_equal_mmdet(reduction, gamma, alpha):
     x, labels, _ = _data()
     kw = dict(gamma=gamma, alpha=alpha, reduction=reduction)
-    _compare(FocalLoss(**kw), MMDetFocalLoss(**kw), (x, labels), {})
+    _asserts(FocalLoss(**kw), MMDetFocalLoss(**kw), (x, labels), {})
 
 
 @pytest.mark.parametrize('reduction', ('mean', 'sum', 'none'))
@@ -52,8 +52,8 @@ def test_sigmoid_weight_avg_factor_override_equal_mmdet(reduction):
     for w in (w_sample, w_elem, w_flat):
         kw = dict(weight=w, reduction_override=reduction)
         if reduction != 'sum':
-            _compare(ours, ref, (x, labels), dict(kw, avg_factor=13.0))
-        _compare(ours, ref, (x, labels), kw)
+            _asserts(ours, ref, (x, labels), dict(kw, avg_factor=13.0))
+        _asserts(ours, ref, (x, labels), kw)
 
 
 @pytest.mark.parametrize('reduction', REDUCTIONS)
@@ -62,7 +62,7 @@ def test_sigmoid_onehot_and_soft_targets_equal_mmdet(reduction):
     onehot = F.one_hot(labels, x.shape[1] + 1)[:, :-1]
     soft = torch.rand(x.shape, generator=g)
     for t in (onehot, onehot.float(), soft):
-        _compare(FocalLoss(reduction=reduction), MMDetFocalLoss(reduction=reduction), (x, t),
+        _asserts(FocalLoss(reduction=reduction), MMDetFocalLoss(reduction=reduction), (x, t),
                  dict(weight=torch.rand(x.shape[0], generator=g)))
 
 
@@ -71,9 +71,9 @@ def test_sigmoid_activated_equal_mmdet(reduction):
     _, labels, g = _data(seed=3)
     p = torch.rand(labels.shape[0], 6, generator=g).clamp(1e-3, 1 - 1e-3).requires_grad_()
     kw = dict(activated=True, reduction=reduction)
-    _compare(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, labels), {})
+    _asserts(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, labels), {})
     soft = torch.rand(p.shape, generator=g)
-    _compare(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, soft), {})
+    _asserts(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, soft), {})
 
 
 def test_sigmoid_class_weight_and_ignore_index():
@@ -311,7 +311,7 @@ def test_fractional_gamma_activated_still_equals_mmdet():
     _, labels, g = _data(seed=13)
     p = torch.rand(labels.shape[0], 6, generator=g).clamp(1e-3, 1 - 1e-3).requires_grad_()
     kw = dict(activated=True, gamma=0.5)
-    _compare(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, labels), {})
+    _asserts(FocalLoss(**kw), MMDetFocalLoss(**kw), (p, labels), {})
 
 
 def test_activated_pred_outside_unit_interval_raises_and_nan_propagates():

@@ -23,7 +23,7 @@ def _heatmap(shape=(2, 3, 9, 11), seed=0, dtype=torch.float32, n_pos=5):
     return pred.requires_grad_(), target, g
 
 
-def _compare(a, b, x, rtol=1e-5, atol=1e-6):
+def _asserts(a, b, x, rtol=1e-5, atol=1e-6):
     assert a.shape == b.shape and a.dtype == b.dtype
     torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
     ga, = torch.autograd.grad(a.sum(), x)
@@ -37,7 +37,7 @@ def _compare(a, b, x, rtol=1e-5, atol=1e-6):
                                     dict(alpha=0.5, gamma=3.0)])
 def test_dense_equals_mmdet(reduction, params):
     pred, target, _ = _heatmap()
-    _compare(GaussianFocalLoss(reduction=reduction, **params)(pred, target),
+    _asserts(GaussianFocalLoss(reduction=reduction, **params)(pred, target),
              MMDetGaussianFocalLoss(reduction=reduction, **params)(pred, target), pred)
 
 
@@ -47,10 +47,10 @@ def test_weight_avg_factor_override_equal_mmdet(reduction):
     ours, ref = GaussianFocalLoss(loss_weight=0.3), MMDetGaussianFocalLoss(loss_weight=0.3)
     w = torch.rand(pred.shape, generator=g)
     kw = dict(weight=w, reduction_override=reduction)
-    _compare(ours(pred, target, **kw), ref(pred, target, **kw), pred)
+    _asserts(ours(pred, target, **kw), ref(pred, target, **kw), pred)
     if reduction != 'sum':
         kw['avg_factor'] = 7.0
-        _compare(ours(pred, target, **kw), ref(pred, target, **kw), pred)
+        _asserts(ours(pred, target, **kw), ref(pred, target, **kw), pred)
 
 
 def test_centerhead_call_site():
@@ -63,7 +63,7 @@ def test_centerhead_call_site():
     avg = max(int(target.eq(1).sum()), 1)
     a = GaussianFocalLoss()(clip_sigmoid(logits.clone()), target, avg_factor=avg)
     b = MMDetGaussianFocalLoss()(clip_sigmoid(logits.clone()), target, avg_factor=avg)
-    _compare(a, b, logits)
+    _asserts(a, b, logits)
 
 
 @pytest.mark.parametrize('reduction', ('mean', 'sum'))
@@ -74,10 +74,10 @@ def test_pos_inds_path_equals_mmdet(reduction):
     pos_inds = torch.tensor([0, 3, 7, 19])
     pos_labels = torch.tensor([1, 0, 3, 2])
     kw = dict(pos_weight=2.0, neg_weight=0.5, reduction=reduction)
-    _compare(GaussianFocalLoss(**kw)(pred, target, pos_inds, pos_labels),
+    _asserts(GaussianFocalLoss(**kw)(pred, target, pos_inds, pos_labels),
              MMDetGaussianFocalLoss(**kw)(pred, target, pos_inds, pos_labels), pred)
     if reduction == 'mean':
-        _compare(GaussianFocalLoss(**kw)(pred, target, pos_inds, pos_labels, avg_factor=4.0),
+        _asserts(GaussianFocalLoss(**kw)(pred, target, pos_inds, pos_labels, avg_factor=4.0),
                  MMDetGaussianFocalLoss(**kw)(pred, target, pos_inds, pos_labels,
                                               avg_factor=4.0), pred)
 
@@ -106,7 +106,7 @@ def test_logits_mode_equals_mmdet_on_sigmoid(reduction):
     x = (torch.randn(2, 3, 8, 8, generator=g) * 3).requires_grad_()
     _, target, _ = _heatmap((2, 3, 8, 8), seed=5)
     for params in (dict(), dict(alpha=1.5, gamma=2.0, pos_weight=2.0)):
-        _compare(GaussianFocalLoss(activated=False, reduction=reduction, **params)(x, target),
+        _asserts(GaussianFocalLoss(activated=False, reduction=reduction, **params)(x, target),
                  MMDetGaussianFocalLoss(reduction=reduction, **params)(x.sigmoid(), target), x)
 
 

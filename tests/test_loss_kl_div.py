@@ -20,7 +20,7 @@ def _data(shape=(6, 5, 3), seed=0, dtype=torch.float32):
     return logp, q, g
 
 
-def _grads_close(a, b, x, rtol=1e-5, atol=1e-7):
+def _assert_grad(a, b, x, rtol=1e-5, atol=1e-7):
     assert a.shape == b.shape and a.dtype == b.dtype
     torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
     ga, = torch.autograd.grad(a.sum(), x)
@@ -33,7 +33,7 @@ def _grads_close(a, b, x, rtol=1e-5, atol=1e-7):
 def test_equals_torch(reduction, log_target):
     logp, q, _ = _data()
     target = q.log() if log_target else q
-    _grads_close(KLDivLoss(reduction=reduction, log_target=log_target)(logp, target),
+    _assert_grad(KLDivLoss(reduction=reduction, log_target=log_target)(logp, target),
                  torch.nn.KLDivLoss(reduction=reduction, log_target=log_target)(logp, target),
                  logp)
 
@@ -42,7 +42,7 @@ def test_zero_target_entries_follow_torch():
     logp, q, _ = _data()
     q = q.clone()
     q[0, 0] = 0.0
-    _grads_close(KLDivLoss(reduction='sum')(logp, q), F.kl_div(logp, q, reduction='sum'), logp)
+    _assert_grad(KLDivLoss(reduction='sum')(logp, q), F.kl_div(logp, q, reduction='sum'), logp)
 
 
 def test_reduction_override_weight_and_avg_factor():
@@ -69,7 +69,7 @@ def test_distillation_closed_form(temperature):
     pt = torch.softmax(teacher / temperature, 1)
     ps = torch.softmax(student / temperature, 1)
     expected = temperature ** 2 * (pt * (pt.log() - ps.log())).sum() / 8
-    _grads_close(loss(student, teacher), expected, student)
+    _assert_grad(loss(student, teacher), expected, student)
     # identical logits: zero divergence
     assert loss(teacher, teacher).abs().item() < 1e-6
 
@@ -163,7 +163,7 @@ def test_log_target_zero_probability_contributes_zero(reduction):
     prob = torch.tensor([[0.0, 0.25, 0.75], [0.5, 0.5, 0.0]])
     out = KLDivLoss(log_target=True, reduction=reduction)(pred, prob.log())
     ref = torch.nn.KLDivLoss(reduction=reduction)(pred, prob)   # probability space: finite
-    _grads_close(out, ref, pred)
+    _assert_grad(out, ref, pred)
     nan_pred = pred.detach().clone()
     nan_pred[0, 0] = float('nan')                                # NaN still propagates
     assert torch.isnan(KLDivLoss(log_target=True, reduction='sum')(nan_pred, prob.log()))

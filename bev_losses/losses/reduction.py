@@ -89,3 +89,33 @@ def weight_reduce_loss(loss: Tensor,
     if reduction == 'sum':
         raise ValueError('avg_factor can not be used with reduction="sum"')
     return loss
+
+
+def reduce_weighted_sum(total: Tensor,
+                        numel: int,
+                        reduction: str = 'mean',
+                        avg_factor: Optional[Union[float, Tensor]] = None) -> Tensor:
+    """Finish a ``'mean'`` / ``'sum'`` reduction from an already weighted sum.
+
+    For fused losses that compute ``total = sum(weight * loss)`` directly (a scalar) instead of
+    the element-wise ``loss``: returns what :func:`weight_reduce_loss` returns for the same
+    ``reduction`` and ``avg_factor``, where ``numel`` is the number of elements of the
+    (weighted) element-wise loss.
+
+    Args:
+        total: scalar ``()``, the weighted sum.
+        numel: element count of the element-wise loss (``> 0``), the divisor of ``'mean'``.
+        reduction: ``'mean'`` or ``'sum'``.
+        avg_factor: optional divisor replacing ``numel`` of ``'mean'``.
+
+    Returns:
+        a scalar ``()``.
+    """
+    if check_reduction(reduction) == 'none':
+        raise ValueError('reduce_weighted_sum needs reduction "mean" or "sum"')
+    if avg_factor is None:
+        return total / numel if reduction == 'mean' else total
+    if reduction == 'sum':
+        raise ValueError('avg_factor can not be used with reduction="sum"')
+    return total / (avg_factor + EPS)
+

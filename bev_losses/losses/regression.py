@@ -26,10 +26,11 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .reduction import check_reduction, weight_reduce_loss
+from .reduction import align_weight, check_reduction, reduce_weighted_sum, weight_reduce_loss
 
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'L1Loss', 'MSELoss', 'SmoothL1Loss']
 
@@ -63,6 +64,75 @@ def _prepare(pred: Tensor, target: Tensor, name: str):
     return pred, target
 
 
+class _WeightedSum(torch.autograd.Function):
+    """``sum(weight * f(pred - target))`` for L1 / MSE / Smooth L1, with an analytic gradient.
+
+    Shapes: ``pred``, ``target`` ``(*)``; ``weight`` ``None`` or broadcastable onto ``(*)``
+    (already aligned, ``pred``'s dtype); output ``()``.
+
+    With ``d = pred - target`` the forward builds ``g = weight * f'(d) / k`` and ``h`` such that
+    the sum is one dot product ``dot(g, h) * c`` (a single fused reduction, no element-wise
+    loss kept), and saves only ``g``; backward is ``grad_out * k * g``:
+
+    * MSE: ``f'(d)/k = d`` (``k = 2``), ``h = d``, ``c = 1``;
+    * L1 (and Smooth L1 with ``beta = 0``): ``g = weight * sign(d)``, ``h = d``;
+    * Smooth L1: ``g = weight * clamp(d, -beta, beta)``, ``h = d - clamp(d, -beta, beta) / 2``,
+      ``c = k = 1 / beta``; this is ``0.5 d**2 / beta`` inside ``|d| < beta`` and
+      ``|d| - beta / 2`` outside, the gradient ``clamp(d / beta, -1, 1)`` as torch's.
+
+    NaN in ``pred`` propagates into the value (``dot``); its gradient equals torch's kernels'
+    (``sign(NaN) = 0`` for L1 as ``F.l1_loss``'s backward).
+    """
+
+    @staticmethod
+    def forward(ctx, pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str,
+                beta: float) -> Tensor:
+        d = torch.sub(pred, target)
+        if kind == 'smooth_l1' and beta == 0.0:
+            kind = 'l1'
+        if kind == 'mse':
+            g, h, k = (d if weight is None else d * weight), d, 2.0
+        elif kind == 'l1':
+            g, h, k = torch.sign(d), d, 1.0
+            if weight is not None:
+                g.mul_(weight)
+        else:
+            g = torch.clamp(d, -beta, beta)
+            h = d.sub_(g, alpha=0.5)                    # in place: d is no longer needed
+            if weight is not None:
+                g.mul_(weight)
+            k = 1.0 / beta
+        total = torch.dot(g.reshape(-1), h.reshape(-1))
+        if kind == 'smooth_l1':
+            total = total * k
+        ctx.k = k
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            ctx.save_for_backward(g)
+        return total
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        (g,) = ctx.saved_tensors
+        grad = g * (grad_out * ctx.k)
+        grad_target = -grad if ctx.needs_input_grad[1] else None
+        return (grad if ctx.needs_input_grad[0] else None), grad_target, None, None, None
+
+
+_KINDS = {F.l1_loss: 'l1', F.mse_loss: 'mse', F.smooth_l1_loss: 'smooth_l1'}
+
+
+def _fused_reduced(torch_fn: Callable[..., Tensor], pred: Tensor, target: Tensor,
+                   weight: Optional[Tensor], reduction: str, avg_factor: AvgFactor,
+                   beta: float) -> Tensor:
+    """Weighted ``'mean'`` / ``'sum'`` of a non-empty ``pred`` ``(*)`` through
+    :class:`_WeightedSum` (a weight that needs a gradient takes the generic path)."""
+    if weight is not None:
+        weight = align_weight(to_float32(weight), pred).to(pred.dtype)
+    total = _WeightedSum.apply(pred, target, weight, _KINDS[torch_fn], beta)
+    return reduce_weighted_sum(total, pred.numel(), reduction, avg_factor)
+
+
 def _reduced(torch_fn: Callable[..., Tensor], name: str, pred: Tensor, target: Tensor,
              weight: Optional[Tensor], reduction: str, avg_factor: AvgFactor, **kw) -> Tensor:
     """``torch_fn`` (``F.l1_loss`` & co.) element-wise, then the shared reducer.
@@ -76,8 +146,12 @@ def _reduced(torch_fn: Callable[..., Tensor], name: str, pred: Tensor, target: T
         pred, target = _prepare(pred, target, name)
         if target is None:
             return pred.sum() * 0
-        if weight is None and avg_factor is None and reduction != 'none' and pred.numel() > 0:
-            return torch_fn(pred, target, reduction=reduction, **kw)
+        if reduction != 'none' and pred.numel() > 0:
+            if weight is None and avg_factor is None:
+                return torch_fn(pred, target, reduction=reduction, **kw)
+            if weight is None or not (weight.requires_grad and torch.is_grad_enabled()):
+                return _fused_reduced(torch_fn, pred, target, weight, reduction, avg_factor,
+                                      kw.get('beta', 1.0))
         loss = torch_fn(pred, target, reduction='none', **kw)
         return weight_reduce_loss(loss, to_float32(weight), reduction, avg_factor)
 

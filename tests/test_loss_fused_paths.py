@@ -17,6 +17,9 @@ from mmdet.models.losses import SmoothL1Loss as MMDetSmoothL1Loss
 
 from bev_losses.losses.regression import L1Loss, MSELoss, SmoothL1Loss
 
+# torch.nn.KLDivLoss(reduction='mean') warns about its convention; the references use it on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
+
 REG = {
     'l1': (L1Loss, MMDetL1Loss, {}),
     'mse': (MSELoss, MMDetMSELoss, {}),
@@ -140,3 +143,79 @@ def test_regression_fused_under_no_grad_and_without_grad():
     out = MSELoss()(pred, target, w, avg_factor=3.0)
     assert not out.requires_grad
     torch.testing.assert_close(out, ref)
+
+
+# ---------------------------------------------------------------------------------- KLDiv
+from bev_losses.losses.kl_div import KLDivLoss  # noqa: E402
+from bev_losses.losses.reduction import EPS  # noqa: E402
+
+
+def _kl_data(seed=0, shape=(6, 4, 3), dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    pred = torch.randn(shape, generator=g, dtype=dtype).log_softmax(1)
+    target = torch.randn(shape, generator=g, dtype=dtype).softmax(1)
+    target[0, :, ...] = 0.0
+    target[0, 0, ...] = 1.0                          # exact zeros in the first sample
+    return pred, target
+
+
+@pytest.mark.parametrize('reduction', ['mean', 'sum', 'batchmean'])
+@pytest.mark.parametrize('layout', ['contiguous', 'transposed'])
+def test_kl_fused_equals_torch(reduction, layout):
+    pred, target = _kl_data()
+    if layout == 'transposed':
+        pred, target = pred.transpose(0, 2), target.transpose(0, 2)
+    p1, p2 = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+    ours = KLDivLoss(reduction=reduction)(p1, target)
+    ref = torch.nn.KLDivLoss(reduction=reduction)(p2, target)
+    torch.testing.assert_close(ours, ref)
+    (ours * 3).backward()
+    (ref * 3).backward()
+    torch.testing.assert_close(p1.grad, p2.grad)
+
+
+@pytest.mark.parametrize('avg_factor', [5.0, torch.tensor(5.0)])
+def test_kl_fused_avg_factor_is_mmdets_mean(avg_factor):
+    pred, target = _kl_data(seed=1)
+    p1, p2 = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+    ours = KLDivLoss(loss_weight=0.5)(p1, target, avg_factor=avg_factor)
+    ref = 0.5 * F.kl_div(p2, target, reduction='sum') / (avg_factor + EPS)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(p1.grad, p2.grad)
+
+
+def test_kl_target_requiring_grad_matches_torch():
+    pred, target = _kl_data(seed=2)
+    target = target.clamp_min(1e-3)  # torch's target gradient is NaN at target 0
+    p1, p2 = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+    t1, t2 = target.clone().requires_grad_(), target.clone().requires_grad_()
+    ours = KLDivLoss(reduction='batchmean')(p1, t1)
+    ref = F.kl_div(p2, t2, reduction='batchmean')
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(p1.grad, p2.grad)
+    torch.testing.assert_close(t1.grad, t2.grad)
+
+
+def test_kl_fused_gradcheck_float64_nan_and_empty():
+    pred, target = _kl_data(seed=3, shape=(3, 4), dtype=torch.float64)
+    mod = KLDivLoss(reduction='batchmean')
+    torch.autograd.gradcheck(lambda p: mod(p, target), (pred.requires_grad_(),))
+    bad = pred.detach().clone()
+    bad[1, 2] = float('nan')
+    for reduction in ('mean', 'sum', 'batchmean'):
+        out = KLDivLoss(reduction=reduction)(bad, target)
+        ref = F.kl_div(bad, target, reduction=reduction)
+        assert torch.isnan(out) and torch.isnan(ref)
+    bad[1, 2] = float('-inf')
+    target[1, 2] = 0.0      # 0 * -inf: NaN in torch, so here too
+    assert torch.isnan(F.kl_div(bad, target, reduction='sum'))
+    assert torch.isnan(KLDivLoss(reduction='sum')(bad, target))
+    empty = torch.zeros(0, 4, requires_grad=True)
+    out = KLDivLoss(reduction='batchmean')(empty, torch.zeros(0, 4))
+    assert out.item() == 0.0 and out.requires_grad
+    out.backward()
+    assert empty.grad.shape == (0, 4)

@@ -17,11 +17,12 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
 from .cross_entropy import _check_pred
-from .reduction import weight_reduce_loss
+from .reduction import reduce_weighted_sum, weight_reduce_loss
 
 __all__ = ['kl_div', 'KLDivLoss']
 
@@ -49,6 +50,30 @@ def _check_options(log_target, from_logits, temperature) -> float:
     if not from_logits and temperature != 1:
         raise ValueError('temperature only applies with from_logits=True')
     return float(temperature)
+
+
+class _KLSum(torch.autograd.Function):
+    """``sum(target * (log target - pred))`` of probability targets, without the element-wise loss.
+
+    Shapes: ``pred``, ``target`` ``(*)`` of one dtype; output ``()``.
+
+    The sum is ``sum(xlogy(t, t)) - dot(t, pred)``: two fused reductions, nothing of ``(*)``
+    saved but ``target`` itself (an input). Backward is one multiply, ``-target * grad_out``,
+    as ``torch.kl_div``'s. NaN (or ``-inf``) in ``pred`` propagates through the dot product as in
+    torch (``0 * nan``). ``target`` must not need a gradient (the caller checks).
+    """
+
+    @staticmethod
+    def forward(ctx, pred: Tensor, target: Tensor) -> Tensor:
+        entropy = torch.xlogy(target, target).sum()
+        ctx.save_for_backward(target)
+        return entropy - torch.dot(target.reshape(-1), pred.reshape(-1))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        (target,) = ctx.saved_tensors
+        return target * grad_out.neg(), None
 
 
 def kl_div(pred: Tensor,
@@ -93,6 +118,13 @@ def kl_div(pred: Tensor,
     with no_autocast(pred):
         pred = to_float32(pred)
         target = to_float32(target)
+        if (weight is None and reduction != 'none' and not from_logits and not log_target
+                and pred.numel() > 0 and target.dtype == pred.dtype
+                and not (target.requires_grad and torch.is_grad_enabled())):
+            total = _KLSum.apply(pred, target)
+            if reduction == 'batchmean':
+                return total / max(pred.shape[0] if pred.dim() > 0 else 1, 1)
+            return reduce_weighted_sum(total, pred.numel(), reduction, avg_factor)
         if from_logits:
             pred = F.log_softmax(pred / temperature, dim=1)
             target = F.log_softmax(target / temperature, dim=1)
@@ -157,7 +189,7 @@ class KLDivLoss(BaseLoss):
         reduction = self.resolve_reduction(reduction_override)
         loss = kl_div(pred, target, weight, reduction, avg_factor, self.log_target,
                       self.from_logits, self.temperature)
-        return self.loss_weight * loss
+        return loss if self.loss_weight == 1.0 else self.loss_weight * loss
 
     def extra_repr(self) -> str:
         return (f'log_target={self.log_target}, from_logits={self.from_logits}, '

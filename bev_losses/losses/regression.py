@@ -149,7 +149,8 @@ def _reduced(torch_fn: Callable[..., Tensor], name: str, pred: Tensor, target: T
         if reduction != 'none' and pred.numel() > 0:
             if weight is None and avg_factor is None:
                 return torch_fn(pred, target, reduction=reduction, **kw)
-            if weight is None or not (weight.requires_grad and torch.is_grad_enabled()):
+            if not (isinstance(weight, torch.Tensor) and weight.requires_grad
+                    and torch.is_grad_enabled()):
                 return _fused_reduced(torch_fn, pred, target, weight, reduction, avg_factor,
                                       kw.get('beta', 1.0))
         loss = torch_fn(pred, target, reduction='none', **kw)

@@ -219,3 +219,139 @@ def test_kl_fused_gradcheck_float64_nan_and_empty():
     assert out.item() == 0.0 and out.requires_grad
     out.backward()
     assert empty.grad.shape == (0, 4)
+
+
+# ------------------------------------------------------------- softmax cross-entropy / focal
+from mmdet.models.losses import CrossEntropyLoss as MMDetCrossEntropyLoss  # noqa: E402
+
+from bev_losses.losses.cross_entropy import CrossEntropyLoss  # noqa: E402
+from bev_losses.losses.focal import FocalLoss  # noqa: E402
+
+
+def _cls_data(seed=0, n=12, c=5, dtype=torch.float32, ignore=None):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, generator=g, dtype=dtype) * 3
+    x[0, 2] = 40.0                       # a confident row: p_y close to 1 when y = 2
+    y = torch.randint(0, c, (n,), generator=g)
+    y[0] = 2
+    if ignore is not None:
+        y[3] = ignore
+        y[n - 1] = ignore
+    return x, y, g
+
+
+def _focal_ref(x, y, gamma, cw=None, ignore_index=-100):
+    """Per-sample softmax focal loss by autograd on torch's log_softmax (the textbook form)."""
+    valid = y != ignore_index
+    safe = y.masked_fill(~valid, 0)
+    logpt = F.log_softmax(x, 1).gather(1, safe[:, None]).squeeze(1)
+    q = 1 - logpt.exp()
+    if 0 < gamma < 1:   # the library's documented clamp: a finite gradient at p_y = 1
+        q = q.clamp_min(torch.finfo(q.dtype).tiny)
+    loss = -q.pow(gamma) * logpt * valid
+    return loss if cw is None else loss * cw[safe]
+
+
+def _assert_same(ours, ref, x1, x2):
+    torch.testing.assert_close(ours, ref)
+    g = torch.linspace(0.5, 1.5, ours.numel()).reshape(ours.shape)
+    (ours * g).sum().backward()
+    (ref * g).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+@pytest.mark.parametrize('cw', [None, [1.0, 2.0, 0.5, 1.5, 3.0]])
+@pytest.mark.parametrize('ignore_index', [-100, 255, 1])
+def test_ce_fused_equals_torch(reduction, cw, ignore_index):
+    x, y, _ = _cls_data(ignore=None if ignore_index == 1 else ignore_index)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = CrossEntropyLoss(class_weight=cw, ignore_index=ignore_index,
+                            reduction=reduction)(x1, y)
+    ref = F.cross_entropy(x2, y, weight=None if cw is None else torch.tensor(cw),
+                          ignore_index=ignore_index, reduction=reduction)
+    _assert_same(ours, ref, x1, x2)
+
+
+@pytest.mark.parametrize('avg_factor', [None, 6.0, torch.tensor(6.0)])
+@pytest.mark.parametrize('cw', [None, [1.0, 2.0, 0.5, 1.5, 3.0]])
+def test_ce_fused_weight_avg_factor_equals_mmdet(avg_factor, cw):
+    x, y, g = _cls_data(seed=1, ignore=-100)
+    w = torch.rand(12, generator=g)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = CrossEntropyLoss(class_weight=cw, loss_weight=0.7)(x1, y, w, avg_factor=avg_factor)
+    ref = MMDetCrossEntropyLoss(class_weight=cw, loss_weight=0.7)(x2, y, w,
+                                                                   avg_factor=avg_factor)
+    _assert_same(ours, ref, x1, x2)
+
+
+@pytest.mark.parametrize('gamma', [0.0, 0.5, 1.0, 2.0, 2.5])
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+def test_softmax_focal_fused_equals_autograd_reference(gamma, reduction):
+    x, y, _ = _cls_data(seed=2, ignore=-100)
+    cw = torch.tensor([1.0, 2.0, 0.5, 1.5, 3.0])
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = FocalLoss(use_sigmoid=False, gamma=gamma, class_weight=cw.tolist(),
+                     reduction=reduction)(x1, y)
+    elem = _focal_ref(x2, y, gamma, cw)
+    valid = (y != -100)
+    ref = {'none': elem, 'sum': elem.sum(),
+           'mean': elem.sum() / (cw[y.clamp_min(0)] * valid).sum()}[reduction]
+    _assert_same(ours, ref, x1, x2)
+    if gamma == 0:
+        torch.testing.assert_close(ours, F.cross_entropy(x, y, weight=cw, reduction=reduction))
+
+
+@pytest.mark.parametrize('gamma', [0.0, 0.5, 1.0, 2.0, 2.5])
+def test_softmax_fused_gradcheck_float64(gamma):
+    x, y, _ = _cls_data(seed=3, n=5, c=4, dtype=torch.float64, ignore=-100)
+    x[0, 2] = 3.0      # keep the confident row inside gradcheck's finite-difference range
+    mod = FocalLoss(use_sigmoid=False, gamma=gamma, reduction='sum')
+    torch.autograd.gradcheck(lambda z: mod(z, y), (x.requires_grad_(),))
+    if gamma == 0:
+        ce = CrossEntropyLoss(class_weight=[1.0, 2.0, 3.0, 4.0])
+        torch.autograd.gradcheck(lambda z: ce(z, y), (x,))
+
+
+@pytest.mark.parametrize('gamma', [0.5, 2.0])
+def test_softmax_fused_perfect_prediction_and_big_logits(gamma):
+    x = torch.tensor([[1e4, -1e4, 0.0], [0.0, 0.0, 200.0]], requires_grad=True)
+    y = torch.tensor([0, 2])
+    out = FocalLoss(use_sigmoid=False, gamma=gamma, reduction='sum')(x, y)
+    assert out.item() == 0.0
+    out.backward()
+    assert torch.isfinite(x.grad).all()
+    x2 = torch.tensor([[1e4, -1e4, 0.0]], requires_grad=True)
+    out = CrossEntropyLoss()(x2, torch.tensor([1]))
+    ref = F.cross_entropy(x2.detach(), torch.tensor([1]))
+    torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize('make', [lambda: CrossEntropyLoss(),
+                                  lambda: FocalLoss(use_sigmoid=False)])
+def test_softmax_fused_nan_empty_and_one_saved_tensor(make):
+    x, y, _ = _cls_data(seed=4)
+    x[5, 1] = float('nan')
+    out = make()(x, y, reduction_override='none')
+    assert torch.isnan(out[5]) and torch.isfinite(out[torch.arange(12) != 5]).all()
+    assert torch.isnan(make()(x, y))
+    empty = torch.zeros(0, 5, requires_grad=True)
+    out = make()(empty, torch.zeros(0, dtype=torch.long))
+    assert out.item() == 0.0 and out.requires_grad
+    out.backward()
+    assert empty.grad.shape == (0, 5)
+    x = x.nan_to_num().requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        make()(x, y)
+    assert sum(t.numel() for t in saved if t.shape == x.shape) == x.numel()
+
+
+def test_softmax_fused_bad_labels_still_raise_value_error():
+    x, y, _ = _cls_data(seed=5)
+    for bad in (5, -1):
+        y2 = y.clone()
+        y2[4] = bad
+        for mod in (CrossEntropyLoss(), FocalLoss(use_sigmoid=False)):
+            with pytest.raises(ValueError, match='target'):
+                mod(x, y2)

@@ -27,6 +27,7 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
@@ -131,6 +132,87 @@ def _check_index(value, name: str) -> Optional[int]:
     return value
 
 
+# --------------------------------------------------------------------- fused softmax kernel
+class _SoftmaxFocalIndex(torch.autograd.Function):
+    """Per-sample ``-(1 - p_y)**gamma * log p_y`` of logits ``x (N, C)``, labels ``y (N,)``.
+
+    ``p = softmax(x, dim=1)``; ``gamma = 0`` is cross-entropy. Labels must lie in ``[0, C)``
+    (the caller replaces ignored labels and masks their losses). Output ``(N,)``.
+
+    Why: on CPU ``F.log_softmax`` over a short class dim (``C`` of a detection head, ~10) is
+    several times slower than its element-wise parts, so the forward computes
+    ``m = max_c x``, ``e = exp(x - m)``, ``s = sum_c e`` and ``log p_y = x_y - m - log s``
+    directly, and the gradient ``c_i (p - onehot(y))`` with
+    ``c = -d loss / d log p_y = q**gamma - gamma q**(gamma-1) p_y log p_y`` (``q = 1 - p_y``)
+    is built in ``e``'s buffer: one tensor of ``x``'s shape saved, backward one multiply.
+    For ``0 < gamma < 1`` the base ``q`` is clamped to the smallest normal float, as
+    :func:`bev_losses.losses.focal._safe_pow` does, so the gradient at ``p_y = 1`` stays finite.
+    NaN in a row of ``x`` makes that row's loss and gradient NaN (``amax`` propagates NaN).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, gamma: float) -> Tensor:
+        m = x.amax(1, keepdim=True)                               # (N, 1)
+        e = torch.sub(x, m).exp_()                                # (N, C)
+        s = e.sum(1, keepdim=True)                                # (N, 1)
+        yk = y.unsqueeze(1)
+        logpt = x.gather(1, yk).sub_(m).sub_(s.log()).squeeze(1)  # (N,)
+        if gamma == 0:
+            loss, c = logpt.neg(), None
+        else:
+            q = torch.expm1(logpt).neg_()                         # 1 - p_y, accurate near 1
+            live = None
+            if 0 < gamma < 1:
+                live = q >= torch.finfo(q.dtype).tiny
+                q = q.clamp_min(torch.finfo(q.dtype).tiny)
+            qg = q.pow(gamma) if gamma not in (1, 2) else (q.clone() if gamma == 1 else q * q)
+            loss = torch.mul(qg, logpt).neg_()
+            # gamma q**(gamma-1) times p_y log p_y
+            dq = (torch.full_like(q, gamma) if gamma == 1 else
+                  q.mul(2.0) if gamma == 2 else q.pow(gamma - 1).mul_(gamma))
+            if live is not None:
+                dq = dq.mul_(live)
+            c = qg.sub_(dq.mul_(logpt.exp()).mul_(logpt))
+        if ctx.needs_input_grad[0]:
+            e.div_(s)                                             # p
+            if c is None:
+                e.scatter_add_(1, yk, torch.full_like(m, -1.0))
+            else:
+                ck = c.unsqueeze(1)
+                e.mul_(ck).scatter_add_(1, yk, ck.neg())
+            ctx.save_for_backward(e)
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_out.unsqueeze(1), None, None
+
+
+def _use_fused_softmax(pred: Tensor, label_smoothing: float = 0.0) -> bool:
+    """The fused kernel serves ``(N, C)`` logits with integer labels, no label smoothing;
+    ``(N, C, d1, ...)`` keeps torch's kernel, which vectorises over ``d1...`` and is faster."""
+    return pred.dim() == 2 and pred.numel() > 0 and not label_smoothing
+
+
+def softmax_index_loss(pred: Tensor, labels: Tensor, valid: Optional[Tensor], gamma: float,
+                       class_weight: Optional[Tensor] = None) -> Tensor:
+    """Per-sample ``class_weight[y] (1 - p_y)**gamma (-log p_y)`` of ``pred (N, C)``.
+
+    ``labels (N,)`` long; ``valid (N,)`` bool or ``None`` (all valid): invalid (ignored)
+    samples give 0, and their label may be anything. Output ``(N,)``.
+    """
+    safe = labels if valid is None else labels.masked_fill(~valid, 0)
+    loss = _SoftmaxFocalIndex.apply(pred, safe, float(gamma))
+    if class_weight is not None:
+        wt = class_weight[safe]
+        loss = loss * (wt if valid is None else wt.mul_(valid))
+    elif valid is not None:
+        loss = loss * valid.to(loss.dtype)
+    return loss
+
+
 # ------------------------------------------------------------------------------ functional
 def cross_entropy(pred: Tensor,
                   target: Tensor,
@@ -201,13 +283,19 @@ def cross_entropy(pred: Tensor,
                 if cw is not None and weight is None and avg_factor is None \
                         and reduction == 'mean' and target.numel() > 0:
                     denom = cw[target].sum()
-                    loss = F.cross_entropy(pred, target, weight=cw, reduction='none',
-                                           label_smoothing=float(label_smoothing))
+                    if _use_fused_softmax(pred, label_smoothing):
+                        loss = softmax_index_loss(pred, target, None, 0.0, cw)
+                    else:
+                        loss = F.cross_entropy(pred, target, weight=cw, reduction='none',
+                                               label_smoothing=float(label_smoothing))
                     return weight_reduce_loss(loss, None, 'mean', denom)
             else:
                 valid = target != ignore_index
-        loss = F.cross_entropy(pred, target, weight=cw, ignore_index=ignore_index,
-                               reduction='none', label_smoothing=float(label_smoothing))
+        if not target.is_floating_point() and _use_fused_softmax(pred, label_smoothing):
+            loss = softmax_index_loss(pred, target, valid, 0.0, cw)
+        else:
+            loss = F.cross_entropy(pred, target, weight=cw, ignore_index=ignore_index,
+                                   reduction='none', label_smoothing=float(label_smoothing))
         if weight is None and avg_factor is None:
             # torch's convention: divide by the summed class weights of the valid targets.
             if reduction == 'mean' and valid is not None:
@@ -369,7 +457,7 @@ class CrossEntropyLoss(BaseLoss):
             loss = cross_entropy(pred, target, weight, self.class_weight, ignore_index,
                                  self.label_smoothing, reduction, avg_factor,
                                  self.avg_non_ignore)
-        return self.loss_weight * loss
+        return loss if self.loss_weight == 1.0 else self.loss_weight * loss
 
     def extra_repr(self) -> str:
         return (f'use_sigmoid={self.use_sigmoid}, class_weight={self.class_weight}, '

@@ -32,7 +32,8 @@ from torch import Tensor
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
 from .cross_entropy import (_check_class_weight_arg, _check_index, _check_labels, _check_pred,
-                            _check_probabilities, _check_target_tensor, _class_weight_tensor)
+                            _check_probabilities, _check_target_tensor, _class_weight_tensor,
+                            _use_fused_softmax, softmax_index_loss)
 from .reduction import check_reduction, weight_reduce_loss
 
 __all__ = ['sigmoid_focal_loss', 'softmax_focal_loss', 'FocalLoss']
@@ -316,7 +317,6 @@ def softmax_focal_loss(pred: Tensor,
     with no_autocast(pred):
         pred = to_float32(pred)
         cw = _class_weight_tensor(class_weight, num_classes, pred)
-        logp = F.log_softmax(pred, dim=1)
         if target.is_floating_point():
             if target.shape != pred.shape:
                 if target.shape == index_shape:
@@ -326,6 +326,7 @@ def softmax_focal_loss(pred: Tensor,
                 raise ValueError(f'target of shape {tuple(target.shape)} does not fit pred of '
                                  f'shape {tuple(pred.shape)}')
             _check_probabilities(target)
+            logp = F.log_softmax(pred, dim=1)
             mod = _safe_pow(-torch.expm1(logp), float(gamma))
             term = -(target.to(pred.dtype) * mod * logp)
             if cw is not None:
@@ -342,13 +343,15 @@ def softmax_focal_loss(pred: Tensor,
             target = target.long()
             valid = target != ignore_index
             safe = target.masked_fill(~valid, 0)
-            logpt = logp.gather(1, safe.unsqueeze(1)).squeeze(1)
-            # 1 - p_t computed as -expm1(log p_t): accurate when p_t is close to 1
-            loss = -_safe_pow(-torch.expm1(logpt), float(gamma)) * logpt
-            wt = valid.to(loss.dtype)
+            wt = valid.to(pred.dtype)
             if cw is not None:
                 wt = wt * cw[safe]
-            loss = loss * wt
+            if _use_fused_softmax(pred):
+                loss = softmax_index_loss(pred, safe, None, float(gamma)) * wt
+            else:
+                logpt = F.log_softmax(pred, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)
+                # 1 - p_t computed as -expm1(log p_t): accurate when p_t is close to 1
+                loss = -_safe_pow(-torch.expm1(logpt), float(gamma)) * logpt * wt
         if weight is None and avg_factor is None:
             if reduction == 'mean' and valid is not None and loss.numel() > 0:
                 return weight_reduce_loss(loss, None, 'mean', wt.sum())
@@ -417,7 +420,7 @@ class FocalLoss(BaseLoss):
             ignore = -100 if self.ignore_index is None else self.ignore_index
             loss = softmax_focal_loss(pred, target, weight, self.gamma, self.class_weight,
                                       ignore, reduction, avg_factor)
-        return self.loss_weight * loss
+        return loss if self.loss_weight == 1.0 else self.loss_weight * loss
 
     def extra_repr(self) -> str:
         return (f'use_sigmoid={self.use_sigmoid}, gamma={self.gamma}, alpha={self.alpha}, '

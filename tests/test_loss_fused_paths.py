@@ -355,3 +355,114 @@ def test_softmax_fused_bad_labels_still_raise_value_error():
         for mod in (CrossEntropyLoss(), FocalLoss(use_sigmoid=False)):
             with pytest.raises(ValueError, match='target'):
                 mod(x, y2)
+
+
+# --------------------------------------------------------------------------- Gaussian focal
+from mmdet.models.losses import GaussianFocalLoss as MMDetGaussianFocalLoss  # noqa: E402
+
+from bev_losses.losses.gaussian_focal import GaussianFocalLoss, _ones_index  # noqa: E402
+
+
+def _gf_data(shape=(2, 3, 9, 11), seed=0, dtype=torch.float32, n_pos=5):
+    g = torch.Generator().manual_seed(seed)
+    target = torch.rand(shape, generator=g, dtype=dtype) ** 4
+    flat = target.view(-1)
+    flat[torch.randperm(flat.numel(), generator=g)[:n_pos]] = 1.0
+    pred = torch.rand(shape, generator=g, dtype=dtype).clamp(1e-4, 1 - 1e-4)
+    pred.view(-1)[0] = 1.0                       # p = 1 exactly: log(1 - p + eps) is finite
+    target.view(-1)[0] = 0.5
+    return pred, target
+
+
+@pytest.mark.parametrize('params', [dict(), dict(alpha=1.0, gamma=2.0), dict(alpha=0.0),
+                                    dict(alpha=2.5, gamma=0.0, pos_weight=2.0, neg_weight=0.5),
+                                    dict(alpha=0.5, gamma=3.0), dict(gamma=1.0)])
+@pytest.mark.parametrize('reduction,avg_factor', [('mean', None), ('sum', None),
+                                                  ('mean', 7.0), ('mean', 'tensor')])
+def test_gaussian_focal_sum_equals_mmdet(params, reduction, avg_factor):
+    pred, target = _gf_data()
+    if params.get('alpha', 2.0) < 1:
+        # mmdet's autograd of (1 - p)**alpha is NaN at p = 1 (times a zero mask); ours is finite
+        pred = pred.clamp_max(1 - 1e-4)
+    if avg_factor == 'tensor':
+        avg_factor = torch.tensor(7.0)
+    p1, p2 = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+    ours = GaussianFocalLoss(reduction=reduction, loss_weight=0.9, **params)(
+        p1, target, avg_factor=avg_factor)
+    ref = MMDetGaussianFocalLoss(reduction=reduction, loss_weight=0.9, **params)(
+        p2, target, avg_factor=avg_factor)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(p1.grad, p2.grad)
+
+
+@pytest.mark.parametrize('activated', [True, False])
+@pytest.mark.parametrize('reduction', ['none', 'mean'])
+def test_gaussian_focal_permuted_input_equals_mmdet(activated, reduction):
+    """A channels-last view (non-contiguous): positives are patched in by flat index."""
+    pred, target = _gf_data(shape=(2, 9, 11, 3), seed=1)
+    pred, target = pred.permute(0, 3, 1, 2), target.permute(0, 3, 1, 2)
+    x = pred if activated else torch.logit(pred.clamp(1e-4, 1 - 1e-4))
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = GaussianFocalLoss(activated=activated, reduction=reduction)(x1, target)
+    ref = MMDetGaussianFocalLoss(reduction=reduction)(
+        x2 if activated else x2.sigmoid().clamp(1e-4, 1 - 1e-4), target)
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+    ours.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_gaussian_focal_sum_target_grad_nan_empty_no_positives():
+    pred, target = _gf_data(seed=2)
+    # a target that requires a gradient takes the autograd path: both gradients equal mmdet's
+    p1, p2 = pred.clone().requires_grad_(), pred.clone().requires_grad_()
+    t1, t2 = target.clone().requires_grad_(), target.clone().requires_grad_()
+    ours = GaussianFocalLoss()(p1, t1, avg_factor=3.0)
+    ref = MMDetGaussianFocalLoss()(p2, t2, avg_factor=3.0)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(p1.grad, p2.grad)
+    torch.testing.assert_close(t1.grad, t2.grad)
+    bad = pred.clone()
+    bad[1, 2, 3, 4] = float('nan')
+    assert torch.isnan(GaussianFocalLoss()(bad, target))
+    assert torch.isnan(GaussianFocalLoss(reduction='sum')(bad, target))
+    empty = torch.zeros(0, 3, 4, 4, requires_grad=True)
+    out = GaussianFocalLoss()(empty, torch.zeros(0, 3, 4, 4), avg_factor=1.0)
+    assert out.item() == 0.0 and out.requires_grad
+    out.backward()
+    assert empty.grad.shape == empty.shape
+    no_pos = target.clamp_max(0.9)
+    p1, p2 = pred.clamp_max(0.99).requires_grad_(), pred.clamp_max(0.99).requires_grad_()
+    ours = GaussianFocalLoss()(p1, no_pos)
+    ref = MMDetGaussianFocalLoss()(p2, no_pos)
+    torch.testing.assert_close(ours, ref)
+
+
+def test_gaussian_focal_sum_gradcheck_float64_and_one_saved_tensor():
+    pred, target = _gf_data(shape=(1, 2, 3, 4), seed=3, dtype=torch.float64, n_pos=2)
+    pred = pred.clamp(0.05, 0.95)
+    mod = GaussianFocalLoss(alpha=2.0, gamma=4.0, pos_weight=1.5, neg_weight=0.7)
+    torch.autograd.gradcheck(lambda p: mod(p, target, avg_factor=2.0),
+                             (pred.requires_grad_(),))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        mod(pred, target, avg_factor=2.0)
+    assert len(saved) == 1 and saved[0].shape == pred.shape
+
+
+@pytest.mark.parametrize('shape', [(5,), (127,), (128,), (3, 129), (2, 10, 64, 64)])
+def test_ones_index_equals_eq_nonzero(shape):
+    g = torch.Generator().manual_seed(4)
+    t = torch.rand(shape, generator=g)
+    flat = t.view(-1)
+    flat[torch.randperm(flat.numel(), generator=g)[:7]] = 1.0
+    flat[-1] = 1.0
+    flat[0] = 1.5           # above 1: its row is searched, but it is not a positive
+    flat[min(1, flat.numel() - 1)] = float('nan')
+    assert torch.equal(_ones_index(t), t.reshape(-1).eq(1).nonzero().squeeze(1))
+    assert torch.equal(_ones_index(t.transpose(0, -1)),
+                       t.transpose(0, -1).reshape(-1).eq(1).nonzero().squeeze(1))

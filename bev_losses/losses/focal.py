@@ -71,6 +71,7 @@ class _SigmoidFocalIndex(torch.autograd.Function):
     def forward(ctx, x: Tensor, labels: Tensor, gamma: float, alpha: float,
                 ignore_index: Optional[int]) -> Tensor:
         need_grad = ctx.needs_input_grad[0]
+        x = x.contiguous()                       # positives are patched in by flat index
         num_classes = x.shape[1]
         # every element as a negative (t = 0): loss = (1 - alpha) p^g softplus(x)
         p = torch.sigmoid(x)

@@ -62,8 +62,6 @@ def test_regression_fused_equals_mmdet(name, reduction, avg_factor, wkind):
     ours_cls, mm_cls, kw = REG[name]
     if reduction == 'sum' and avg_factor is not None:
         return  # ValueError, tested in test_loss_regression.py
-    if wkind is None and avg_factor is None:
-        return  # plain call: torch's own kernel
     pred, target, g = _reg_data()
     w_ours, w_mm = (None, None) if wkind is None else _weights(g)[wkind]
     if avg_factor == 'tensor':
@@ -132,6 +130,38 @@ def test_regression_fused_nan_propagates_and_empty_is_zero(name):
     assert out.item() == 0.0 and out.requires_grad
     out.backward()
     assert empty.grad.shape == (0, 5)
+
+
+@pytest.mark.parametrize('name', ['l1', 'mse'])
+def test_regression_fused_second_derivative_raises_instead_of_being_wrong(name):
+    pred, target, _ = _reg_data(seed=7, shape=(1 << 16, 2))   # plain calls this big: fused
+    pred.requires_grad_()
+    out = REG[name][0]()(pred, target)
+    grad, = torch.autograd.grad(out, pred, create_graph=True)
+    with pytest.raises(RuntimeError, match='once_differentiable|differentiate twice|does not require grad'):
+        grad.sum().backward()
+
+
+@pytest.mark.parametrize('name', ['l1', 'mse'])
+@pytest.mark.parametrize('reduction', ['mean', 'sum'])
+def test_regression_big_plain_call_fused_equals_torch(name, reduction):
+    """Plain calls of >= 2**17 elements take the fused path; values and both gradients."""
+    pred, target, _ = _reg_data(seed=8, shape=(1 << 15, 5))
+    pred[0, 0] = target[0, 0]
+    fn = {'l1': F.l1_loss, 'mse': F.mse_loss}[name]
+    p1, t1 = pred.clone().requires_grad_(), target.clone().requires_grad_()
+    p2, t2 = pred.clone().requires_grad_(), target.clone().requires_grad_()
+    ours = REG[name][0](reduction=reduction)(p1, t1)
+    ref = fn(p2, t2, reduction=reduction)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(p1.grad, p2.grad)
+    torch.testing.assert_close(t1.grad, t2.grad)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        REG[name][0]()(p1, t1)
+    assert len(saved) == 1
 
 
 def test_regression_fused_under_no_grad_and_without_grad():

@@ -30,7 +30,8 @@ from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .reduction import align_weight, check_reduction, reduce_weighted_sum, weight_reduce_loss
+from .reduction import (EPS, align_weight, check_reduction, reduce_weighted_sum,
+                        weight_reduce_loss)
 
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'L1Loss', 'MSELoss', 'SmoothL1Loss']
 
@@ -68,7 +69,8 @@ class _WeightedSum(torch.autograd.Function):
     """``sum(weight * f(pred - target))`` for L1 / MSE / Smooth L1, with an analytic gradient.
 
     Shapes: ``pred``, ``target`` ``(*)``; ``weight`` ``None`` or broadcastable onto ``(*)``
-    (already aligned, ``pred``'s dtype); output ``()``.
+    (already aligned, ``pred``'s dtype); output ``()``, the sum divided by ``divisor`` (a
+    number: 1, the element count of ``'mean'`` or ``avg_factor + eps``).
 
     With ``d = pred - target`` the forward builds ``g = weight * f'(d) / k`` and ``h`` such that
     the sum is one dot product ``dot(g, h) * c`` (a single fused reduction, no element-wise
@@ -86,7 +88,7 @@ class _WeightedSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pred: Tensor, target: Tensor, weight: Optional[Tensor], kind: str,
-                beta: float) -> Tensor:
+                beta: float, divisor: float) -> Tensor:
         d = torch.sub(pred, target)
         if kind == 'smooth_l1' and beta == 0.0:
             kind = 'l1'
@@ -104,8 +106,10 @@ class _WeightedSum(torch.autograd.Function):
             k = 1.0 / beta
         total = torch.dot(g.reshape(-1), h.reshape(-1))
         if kind == 'smooth_l1':
-            total = total * k
-        ctx.k = k
+            total.mul_(k)
+        if divisor != 1.0:
+            total.div_(divisor)
+        ctx.k = k / divisor
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             ctx.save_for_backward(g)
         return total
@@ -116,10 +120,13 @@ class _WeightedSum(torch.autograd.Function):
         (g,) = ctx.saved_tensors
         grad = g * (grad_out * ctx.k)
         grad_target = -grad if ctx.needs_input_grad[1] else None
-        return (grad if ctx.needs_input_grad[0] else None), grad_target, None, None, None
+        return (grad if ctx.needs_input_grad[0] else None), grad_target, None, None, None, None
 
 
 _KINDS = {F.l1_loss: 'l1', F.mse_loss: 'mse', F.smooth_l1_loss: 'smooth_l1'}
+# A plain L1 / MSE call smaller than this runs torch's kernel: there the ~15 us of Python a
+# custom Function costs per call outweighs its fewer passes (crossover ~50k elements, 2 threads).
+_PLAIN_FUSED_MIN_NUMEL = 1 << 17
 
 
 def _fused_reduced(torch_fn: Callable[..., Tensor], pred: Tensor, target: Tensor,
@@ -129,17 +136,26 @@ def _fused_reduced(torch_fn: Callable[..., Tensor], pred: Tensor, target: Tensor
     :class:`_WeightedSum` (a weight that needs a gradient takes the generic path)."""
     if weight is not None:
         weight = align_weight(to_float32(weight), pred).to(pred.dtype)
-    total = _WeightedSum.apply(pred, target, weight, _KINDS[torch_fn], beta)
-    return reduce_weighted_sum(total, pred.numel(), reduction, avg_factor)
+    kind = _KINDS[torch_fn]
+    if isinstance(avg_factor, torch.Tensor) or (reduction == 'sum' and avg_factor is not None):
+        total = _WeightedSum.apply(pred, target, weight, kind, beta, 1.0)
+        return reduce_weighted_sum(total, pred.numel(), reduction, avg_factor)
+    # a number: divide inside the Function (one autograd node less, ~10 us a call)
+    divisor = 1.0 if reduction == 'sum' else \
+        float(pred.numel()) if avg_factor is None else float(avg_factor + EPS)
+    return _WeightedSum.apply(pred, target, weight, kind, beta, divisor)
 
 
 def _reduced(torch_fn: Callable[..., Tensor], name: str, pred: Tensor, target: Tensor,
              weight: Optional[Tensor], reduction: str, avg_factor: AvgFactor, **kw) -> Tensor:
     """``torch_fn`` (``F.l1_loss`` & co.) element-wise, then the shared reducer.
 
-    A plain ``mean`` / ``sum`` of a non-empty input (no ``weight``, no ``avg_factor``) is left
-    to ``torch_fn``'s own reduction: the same value by definition, and its fused backward avoids
-    the full-size gradient that ``mean()``'s backward materialises (up to 2x faster).
+    ``'mean'`` / ``'sum'`` of a non-empty input go through :class:`_WeightedSum` (one dot
+    product, one saved tensor; on 2 CPU threads 1.1x-2x faster than torch's own L1 / MSE
+    kernels and 1.4x-9x faster than mmdet's weighted path), except a plain call (no
+    ``weight``, no ``avg_factor``) of Smooth L1 (torch's fused kernel is faster) or of fewer
+    than ``_PLAIN_FUSED_MIN_NUMEL`` elements, and a ``weight`` that needs a gradient. The fused
+    path is differentiable once (a second derivative raises instead of being silently wrong).
     """
     check_reduction(reduction)
     with no_autocast(pred):
@@ -147,7 +163,8 @@ def _reduced(torch_fn: Callable[..., Tensor], name: str, pred: Tensor, target: T
         if target is None:
             return pred.sum() * 0
         if reduction != 'none' and pred.numel() > 0:
-            if weight is None and avg_factor is None:
+            if weight is None and avg_factor is None and (
+                    torch_fn is F.smooth_l1_loss or pred.numel() < _PLAIN_FUSED_MIN_NUMEL):
                 return torch_fn(pred, target, reduction=reduction, **kw)
             if not (isinstance(weight, torch.Tensor) and weight.requires_grad
                     and torch.is_grad_enabled()):

@@ -68,11 +68,10 @@ def test_regression_fused_equals_mmdet(name, reduction, avg_factor, wkind):
         avg_factor = torch.tensor(7.0)
     p1, t1 = pred.clone().requires_grad_(), target.clone().requires_grad_()
     p2, t2 = pred.clone().requires_grad_(), target.clone().requires_grad_()
-    ours = ours_cls(loss_weight=1.3, **kw)(p1, t1, w_ours, avg_factor=avg_factor,
-                                             reduction_override=reduction)
     mm_kw = {} if mm_cls is MMDetL1Loss else kw
-    ref = mm_cls(loss_weight=1.3, **mm_kw)(p2, t2, w_mm, avg_factor=avg_factor,
-                                         reduction_override=reduction)
+    call = dict(avg_factor=avg_factor, reduction_override=reduction)
+    ours = ours_cls(loss_weight=1.3, **kw)(p1, t1, w_ours, **call)
+    ref = mm_cls(loss_weight=1.3, **mm_kw)(p2, t2, w_mm, **call)
     torch.testing.assert_close(ours, ref)
     ours.backward()
     ref.backward()
@@ -138,7 +137,8 @@ def test_regression_fused_second_derivative_raises_instead_of_being_wrong(name):
     pred.requires_grad_()
     out = REG[name][0]()(pred, target)
     grad, = torch.autograd.grad(out, pred, create_graph=True)
-    with pytest.raises(RuntimeError, match='once_differentiable|differentiate twice|does not require grad'):
+    with pytest.raises(RuntimeError,
+                       match='once_differentiable|differentiate twice|does not require grad'):
         grad.sum().backward()
 
 
@@ -310,8 +310,8 @@ def test_ce_fused_weight_avg_factor_equals_mmdet(avg_factor, cw):
     w = torch.rand(12, generator=g)
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
     ours = CrossEntropyLoss(class_weight=cw, loss_weight=0.7)(x1, y, w, avg_factor=avg_factor)
-    ref = MMDetCrossEntropyLoss(class_weight=cw, loss_weight=0.7)(x2, y, w,
-                                                                   avg_factor=avg_factor)
+    ref = MMDetCrossEntropyLoss(class_weight=cw, loss_weight=0.7)(
+        x2, y, w, avg_factor=avg_factor)
     _assert_same(ours, ref, x1, x2)
 
 

@@ -21,6 +21,11 @@ all-zero row), or targets of ``pred``'s shape (one-hot, soft, or a single logit 
 ``class_weight`` is BCE's ``pos_weight`` as in mmdet.
 
 Empty inputs and all-ignored targets give a zero connected to the graph (torch gives NaN).
+
+Logits ``(N, C)`` with integer labels (the anchor-head case) run through one fused autograd
+``Function`` shared with the softmax focal loss (``_SoftmaxFocalIndex``): on CPU torch's
+``log_softmax`` over a short class dim is several times slower than ``max``/``exp``/``sum``, so
+this path is ~3x faster than ``F.cross_entropy`` at ``C = 10``; ``(N, C, d1, ...)`` keeps torch.
 """
 from typing import Optional, Sequence, Union
 

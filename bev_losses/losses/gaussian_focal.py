@@ -14,7 +14,9 @@ gradients for ``|x|`` up to 1e4 and beyond.
 The dense loss is a custom autograd ``Function``: the negative term is computed densely, the
 positives (``t == 1``, a few per object) are patched in at their indices, and the gradient is
 computed analytically in the forward pass, so one tensor of ``pred``'s shape is saved for
-backward (mmdet's autograd graph keeps about ten). When ``target`` itself requires a gradient the
+backward (mmdet's autograd graph keeps about ten). The unweighted ``'mean'`` / ``'sum'`` of
+probabilities (CenterHead's call) goes through ``_GaussianFocalSum``, which never builds the
+element-wise loss (a dot-product reduction). When ``target`` itself requires a gradient the
 plain autograd formula is used instead.
 """
 import numbers

@@ -11,6 +11,9 @@
 
 An empty ``loss`` reduces to a zero that is still connected to the graph (``loss.sum()``), never
 to the NaN of ``torch.mean`` over nothing.
+
+``reduce_weighted_sum(total, numel, reduction, avg_factor)`` finishes the same ``'mean'`` /
+``'sum'`` contract for fused losses that compute the weighted sum directly.
 """
 from typing import Optional, Union
 
@@ -118,4 +121,3 @@ def reduce_weighted_sum(total: Tensor,
     if reduction == 'sum':
         raise ValueError('avg_factor can not be used with reduction="sum"')
     return total / (avg_factor + EPS)
-

@@ -86,14 +86,18 @@ def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
 
 
 def _check_probabilities(target: Tensor, ignore_index: Optional[int] = None,
-                         name: str = 'target') -> None:
+                         name: str = 'target') -> bool:
     """Values must lie in [0, 1] (or equal ``ignore_index``); NaN is let through (it
-    propagates into the loss). One ``aminmax`` pass when the values are valid."""
+    propagates into the loss). One ``aminmax`` pass when the values are valid.
+
+    Returns ``True`` when every value lies in ``[0, 1]`` (no NaN, no ``ignore_index`` outside
+    that range can be present), else ``False``.
+    """
     if target.numel() == 0:
-        return
+        return True
     lo, hi = torch.stack(torch.aminmax(target.detach())).tolist()  # one device-to-host copy
     if lo >= 0 and hi <= 1:
-        return
+        return True
     bad = (target < 0) | (target > 1)
     if ignore_index is not None:
         bad &= target != ignore_index
@@ -101,6 +105,7 @@ def _check_probabilities(target: Tensor, ignore_index: Optional[int] = None,
         value = float(target[bad].flatten()[0])
         raise ValueError(f'{name} values must lie in [0, 1] (probabilities); got {value} '
                          f'({name} of shape {tuple(target.shape)})')
+    return False
 
 
 def _class_weight_tensor(class_weight, num_classes: int, like: Tensor,
@@ -362,29 +367,45 @@ def binary_cross_entropy(pred: Tensor,
         cw = _class_weight_tensor(class_weight, num_classes, pred)
         if target.shape == pred.shape:
             if target.is_floating_point():
-                _check_probabilities(target, ignore_index)
+                in_range = _check_probabilities(target, ignore_index) \
+                    and not 0 <= ignore_index <= 1
             else:
-                _check_labels(target, 2, ignore_index)
-            valid = target != ignore_index
-            target_f = target.to(pred.dtype).masked_fill(~valid, 0)
-            valid_f = valid.to(pred.dtype)
+                in_range = _check_labels(target, 2, ignore_index) and not 0 <= ignore_index < 2
+            target_f = target.to(pred.dtype)
+            if not in_range:
+                valid = target != ignore_index
+                target_f = target_f.masked_fill(~valid, 0)
+                valid_f = valid.to(pred.dtype)
         elif target.shape == pred.shape[:-1]:
             if target.is_floating_point():
                 raise TypeError(f'target has the shape of class indices {tuple(target.shape)} '
                                 f'but a floating dtype ({target.dtype}); pass integer labels')
-            _check_labels(target, num_classes + 1, ignore_index)
-            valid = target != ignore_index
+            in_range = _check_labels(target, num_classes + 1, ignore_index) \
+                and not 0 <= ignore_index <= num_classes
             classes = torch.arange(num_classes, device=target.device)
             target_f = (target.unsqueeze(-1) == classes).to(pred.dtype)
-            valid_f = valid.unsqueeze(-1).to(pred.dtype).expand(pred.shape)
+            if not in_range:
+                valid = target != ignore_index
+                valid_f = valid.unsqueeze(-1).to(pred.dtype).expand(pred.shape)
         else:
             raise ValueError(f'target of shape {tuple(target.shape)} does not fit pred of shape '
                              f'{tuple(pred.shape)}: expected labels of shape '
                              f'{tuple(pred.shape[:-1])} or a target of shape {tuple(pred.shape)}')
-        loss = F.binary_cross_entropy_with_logits(pred, target_f, pos_weight=cw,
-                                                  reduction='none') * valid_f
-        if avg_factor is None and avg_non_ignore and reduction == 'mean':
-            avg_factor = valid_f.sum().item()
+        if in_range:
+            # nothing can be ignored: no mask (two passes less, forward and backward)
+            if avg_factor is None and avg_non_ignore and reduction == 'mean':
+                avg_factor = float(pred.numel())
+            if weight is None and avg_factor is None and reduction != 'none' \
+                    and pred.numel() > 0:
+                return F.binary_cross_entropy_with_logits(pred, target_f, pos_weight=cw,
+                                                          reduction=reduction)
+            loss = F.binary_cross_entropy_with_logits(pred, target_f, pos_weight=cw,
+                                                      reduction='none')
+        else:
+            loss = F.binary_cross_entropy_with_logits(pred, target_f, pos_weight=cw,
+                                                      reduction='none') * valid_f
+            if avg_factor is None and avg_non_ignore and reduction == 'mean':
+                avg_factor = valid_f.sum().item()
         if weight is not None:
             weight = to_float32(weight)
         return weight_reduce_loss(loss, weight, reduction, avg_factor)

@@ -18,16 +18,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+from torch.nn import _reduction as _torch_reduction
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
 from .cross_entropy import _check_pred
-from .reduction import reduce_weighted_sum, weight_reduce_loss
+from .reduction import EPS, reduce_weighted_sum, weight_reduce_loss
 
 __all__ = ['kl_div', 'KLDivLoss']
 
 Number = Union[int, float]
 KL_REDUCTIONS = ('none', 'mean', 'sum', 'batchmean')
+_MEAN, _SUM = _torch_reduction.get_enum('mean'), _torch_reduction.get_enum('sum')
+# A plain (no weight, no avg_factor) probability-target call smaller than this runs
+# ``torch.kl_div``: there the ~15 us of Python the fused Function costs per call (apply, ctx,
+# a Python backward) outweighs its fewer passes (crossover 10k-50k elements, 2 threads).
+_FUSED_MIN_NUMEL = 1 << 15
 
 
 def _check_kl_reduction(reduction, name: str = 'reduction') -> str:
@@ -53,27 +59,38 @@ def _check_options(log_target, from_logits, temperature) -> float:
 
 
 class _KLSum(torch.autograd.Function):
-    """``sum(target * (log target - pred))`` of probability targets, without the element-wise loss.
+    """``sum(target * (log target - pred)) / divisor`` of probability targets, without the
+    element-wise loss.
 
-    Shapes: ``pred``, ``target`` ``(*)`` of one dtype; output ``()``.
+    Shapes: ``pred``, ``target`` ``(*)`` of one dtype; output ``()``. ``divisor`` is a number
+    (1, the element count of ``'mean'``, the batch of ``'batchmean'`` or ``avg_factor + eps``),
+    applied inside (one autograd node less than a separate divide).
 
     The sum is ``sum(xlogy(t, t)) - dot(t, pred)``: two fused reductions, nothing of ``(*)``
-    saved but ``target`` itself (an input). Backward is one multiply, ``-target * grad_out``,
-    as ``torch.kl_div``'s. NaN (or ``-inf``) in ``pred`` propagates through the dot product as in
-    torch (``0 * nan``). ``target`` must not need a gradient (the caller checks).
+    saved but ``target`` itself (an input). Backward is one multiply,
+    ``target * (-grad_out / divisor)``, as ``torch.kl_div``'s (the same floating-point steps as
+    a divide after this Function). NaN (or ``-inf``) in ``pred`` propagates through the dot
+    product as in torch (``0 * nan``). ``target`` must not need a gradient (the caller checks).
     """
 
     @staticmethod
-    def forward(ctx, pred: Tensor, target: Tensor) -> Tensor:
-        entropy = torch.xlogy(target, target).sum()
+    def forward(ctx, pred: Tensor, target: Tensor, divisor: float) -> Tensor:
+        total = torch.xlogy(target, target).sum()
+        total = total.sub_(torch.dot(target.reshape(-1), pred.reshape(-1)))
+        if divisor != 1.0:
+            total = total.div_(divisor)
+        ctx.divisor = divisor
         ctx.save_for_backward(target)
-        return entropy - torch.dot(target.reshape(-1), pred.reshape(-1))
+        return total
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         (target,) = ctx.saved_tensors
-        return target * grad_out.neg(), None
+        scale = grad_out.neg()
+        if ctx.divisor != 1.0:
+            scale = scale.div_(ctx.divisor)
+        return target * scale, None, None
 
 
 def kl_div(pred: Tensor,
@@ -105,6 +122,15 @@ def kl_div(pred: Tensor,
     """
     _check_kl_reduction(reduction)
     temperature = _check_options(log_target, from_logits, temperature)
+    return _kl_div(pred, target, weight, reduction, avg_factor, log_target, from_logits,
+                   temperature)
+
+
+def _kl_div(pred: Tensor, target: Tensor, weight: Optional[Tensor], reduction: str,
+            avg_factor: Optional[Union[Number, Tensor]], log_target: bool, from_logits: bool,
+            temperature: float) -> Tensor:
+    """:func:`kl_div` once ``reduction`` and the options are validated (the module validates
+    them at construction and calls this directly). Shapes as :func:`kl_div`."""
     _check_pred(pred, min_dim=2 if from_logits else 0)
     if not isinstance(target, torch.Tensor):
         raise TypeError(f'target must be a torch.Tensor, got {type(target).__name__}')
@@ -121,10 +147,24 @@ def kl_div(pred: Tensor,
         if (weight is None and reduction != 'none' and not from_logits and not log_target
                 and pred.numel() > 0 and target.dtype == pred.dtype
                 and not (target.requires_grad and torch.is_grad_enabled())):
-            total = _KLSum.apply(pred, target)
+            if avg_factor is None and pred.numel() < _FUSED_MIN_NUMEL:
+                # torch's kernel, as F.kl_div runs it, without F's Python wrapper
+                if reduction == 'batchmean':
+                    return torch.kl_div(pred, target, _SUM) / (
+                        pred.shape[0] if pred.dim() > 0 else 1)
+                return torch.kl_div(pred, target, _SUM if reduction == 'sum' else _MEAN)
             if reduction == 'batchmean':
-                return total / max(pred.shape[0] if pred.dim() > 0 else 1, 1)
-            return reduce_weighted_sum(total, pred.numel(), reduction, avg_factor)
+                divisor = float(max(pred.shape[0] if pred.dim() > 0 else 1, 1))
+            elif isinstance(avg_factor, torch.Tensor) or (
+                    reduction == 'sum' and avg_factor is not None):
+                total = _KLSum.apply(pred, target, 1.0)
+                return reduce_weighted_sum(total, pred.numel(), reduction, avg_factor)
+            elif reduction == 'sum':
+                divisor = 1.0
+            else:
+                divisor = float(pred.numel()) if avg_factor is None else \
+                    float(avg_factor + EPS)
+            return _KLSum.apply(pred, target, divisor)
         if from_logits:
             pred = F.log_softmax(pred / temperature, dim=1)
             target = F.log_softmax(target / temperature, dim=1)
@@ -187,8 +227,8 @@ class KLDivLoss(BaseLoss):
                 reduction_override: Optional[str] = None) -> Tensor:
         """``KL(target || pred)`` reduced, times ``loss_weight``."""
         reduction = self.resolve_reduction(reduction_override)
-        loss = kl_div(pred, target, weight, reduction, avg_factor, self.log_target,
-                      self.from_logits, self.temperature)
+        loss = _kl_div(pred, target, weight, reduction, avg_factor, self.log_target,
+                       self.from_logits, self.temperature)
         return loss if self.loss_weight == 1.0 else self.loss_weight * loss
 
     def extra_repr(self) -> str:

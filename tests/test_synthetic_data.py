@@ -172,8 +172,8 @@ def test_class_imbalance(tmp_path):
     car = counts[SYNTHETIC_CLASSES.index('car')]
     rarest = min(counts.get(i, 0) for i in range(len(SYNTHETIC_CLASSES)))
     assert counts.most_common(1)[0][0] == SYNTHETIC_CLASSES.index('car')
-    assert rarest < 0.1 * car
-    assert len(counts) >= 4
+    assert 0 < rarest < 0.3 * car  # every class present, the rarest under a third of the cars
+    assert len(counts) == len(SYNTHETIC_CLASSES)
 
 
 def test_ensure_generates_only_when_needed(tmp_path):

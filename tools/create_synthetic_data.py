@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bev_losses.datasets.synthetic import (ensure_synthetic_dataset,  # noqa: E402
-                                           generate_synthetic_dataset)
+from bev_losses.datasets.synthetic import (OBJECTS_PER_FRAME,  # noqa: E402
+                                           ensure_synthetic_dataset, generate_synthetic_dataset)
 
 
 def parse_args(argv=None):
@@ -25,8 +25,9 @@ def parse_args(argv=None):
     parser.add_argument('--num-beams', type=int, default=32, help='LiDAR beams')
     parser.add_argument('--num-azimuth', type=int, default=900,
                         help='azimuth steps per revolution')
-    parser.add_argument('--objects', type=int, nargs=2, default=(6, 14), metavar=('MIN', 'MAX'),
-                        help='labelled objects placed per frame')
+    parser.add_argument('--objects', type=int, nargs=2, default=OBJECTS_PER_FRAME,
+                        metavar=('MIN', 'MAX'),
+                        help='labelled objects placed per frame (default: %(default)s)')
     parser.add_argument('--if-missing', action='store_true',
                         help='do nothing when the data set exists with the same arguments')
     return parser.parse_args(argv)

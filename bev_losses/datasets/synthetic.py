@@ -4,10 +4,11 @@ Every frame is a ray-cast scan of a spinning multi-beam LiDAR at the origin (sen
 ``SENSOR_HEIGHT`` above a flat ground plane), so the points behave like a real sweep: they lie on
 the faces visible from the sensor, their density falls with range, nearer objects occlude
 farther ones, ranges are noisy and some returns drop out. A scene holds labelled objects of
-``SYNTHETIC_CLASSES`` with realistic sizes and a strong class imbalance (``CLASS_FREQUENCIES``),
-built from one or two box primitives each (a car has a body and a cabin, a truck a cab and a
-cargo box, a cyclist a bike and a rider), moving objects with a velocity along their heading,
-and unlabelled clutter (poles, walls, bushes, low boxes) as distractors.
+``SYNTHETIC_CLASSES`` (KITTI's three: car, pedestrian, cyclist) with realistic sizes and a strong
+class imbalance (``CLASS_FREQUENCIES``), built from one or two box primitives each (a car has a
+body and a cabin, a cyclist a bike and a rider), moving objects with a velocity along their
+heading, and unlabelled clutter (poles, walls, bushes, low boxes) as distractors. Scenes are
+busy urban streets: ``OBJECTS_PER_FRAME`` labelled objects in the 51.2 m x 51.2 m range.
 
 Output (``out_dir``)::
 
@@ -48,9 +49,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 #: Labelled classes, most frequent first (index = ``bbox_label_3d``).
-SYNTHETIC_CLASSES: Tuple[str, ...] = ('car', 'pedestrian', 'cyclist', 'truck', 'bus')
-#: Relative frequency of each class among placed objects (sums to 1): strongly imbalanced.
-CLASS_FREQUENCIES: Tuple[float, ...] = (0.62, 0.2, 0.09, 0.065, 0.025)
+SYNTHETIC_CLASSES: Tuple[str, ...] = ('car', 'pedestrian', 'cyclist')
+#: Relative frequency of each class among placed objects (sums to 1): strongly imbalanced
+#: (cars outnumber cyclists more than 4 to 1; KITTI's training split has 18 to 1).
+CLASS_FREQUENCIES: Tuple[float, ...] = (0.7, 0.2, 0.1)
+#: Default ``(min, max)`` labelled objects placed per frame (fewer may fit or be visible).
+OBJECTS_PER_FRAME: Tuple[int, int] = (24, 36)
 #: ``[x_min, y_min, z_min, x_max, y_max, z_max]`` in metres, LiDAR frame.
 POINT_CLOUD_RANGE: Tuple[float, ...] = (-25.6, -25.6, -3.0, 25.6, 25.6, 3.0)
 #: Height of the sensor above the ground (the ground plane is at ``z = -SENSOR_HEIGHT``).
@@ -60,7 +64,7 @@ TRAIN_INFO_FILE = 'synthetic_infos_train.pkl'
 VAL_INFO_FILE = 'synthetic_infos_val.pkl'
 META_FILE = 'synthetic_meta.json'
 #: Bump when the generator's output changes for the same arguments (forces regeneration).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: three classes, busier scenes
 
 _SPLIT_CODES = {'train': 0, 'val': 1}
 
@@ -79,8 +83,6 @@ _CLASS_SPECS: Dict[str, _ClassSpec] = {
     'pedestrian': _ClassSpec((0.75, 0.65, 1.75), (0.08, 0.06, 0.1), 0.6, (0.5, 2.0),
                              (0.1, 0.4)),
     'cyclist': _ClassSpec((1.8, 0.65, 1.7), (0.1, 0.05, 0.08), 0.8, (2.5, 7.0), (0.15, 0.5)),
-    'truck': _ClassSpec((7.5, 2.5, 3.0), (1.0, 0.1, 0.3), 0.4, (2.0, 10.0), (0.2, 0.6)),
-    'bus': _ClassSpec((11.0, 2.9, 3.3), (0.8, 0.05, 0.15), 0.5, (2.0, 10.0), (0.25, 0.65)),
 }
 
 
@@ -119,9 +121,6 @@ def _primitives(cls: str, box: np.ndarray) -> List[np.ndarray]:
     if cls == 'car':
         return [sub(0.0, dx, dy, 0.0, 0.55 * dz),
                 sub(-0.08 * dx, 0.55 * dx, 0.92 * dy, 0.55 * dz, 0.45 * dz)]
-    if cls == 'truck':
-        return [sub(0.375 * dx, 0.25 * dx, dy, 0.0, 0.8 * dz),
-                sub(-0.13 * dx, 0.74 * dx, dy, 0.0, dz)]
     if cls == 'cyclist':
         return [sub(0.0, dx, 0.25 * dy, 0.0, 0.6 * dz),
                 sub(-0.1 * dx, 0.35 * dx, dy, 0.35 * dz, 0.65 * dz)]
@@ -160,7 +159,7 @@ def _sample_objects(rng: np.random.Generator, ground_z: float, num_range: Tuple[
         xy = rng.uniform(-xy_limit, xy_limit, size=2)
         if np.hypot(*xy) < 3.0 + size[0] / 2:
             continue
-        if cls in ('car', 'truck', 'bus') and rng.random() < 0.7:
+        if cls == 'car' and rng.random() < 0.7:
             # Vehicles mostly follow a street grid.
             yaw = rng.integers(0, 4) * np.pi / 2 + rng.normal(0.0, 0.08)
         else:
@@ -283,7 +282,8 @@ def _points_in_boxes(points: np.ndarray, boxes: np.ndarray, margin: float = 0.0)
 
 
 def generate_frame(rng: np.random.Generator, num_beams: int = 32, num_azimuth: int = 900,
-                   objects_per_frame: Tuple[int, int] = (6, 14), range_noise: float = 0.02,
+                   objects_per_frame: Tuple[int, int] = OBJECTS_PER_FRAME,
+                   range_noise: float = 0.02,
                    dropout: float = 0.05) -> Tuple[np.ndarray, List[dict]]:
     """Generate one scene.
 
@@ -398,7 +398,7 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
 
 def generate_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 60,
                                seed: int = 0, num_beams: int = 32, num_azimuth: int = 900,
-                               objects_per_frame: Sequence[int] = (6, 14),
+                               objects_per_frame: Sequence[int] = OBJECTS_PER_FRAME,
                                verbose: bool = False) -> Dict[str, str]:
     """Write the synthetic train/val splits to ``out_dir`` (overwriting).
 
@@ -473,7 +473,7 @@ def read_generation_meta(out_dir: str) -> Optional[dict]:
 
 def ensure_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 60,
                              seed: int = 0, num_beams: int = 32, num_azimuth: int = 900,
-                             objects_per_frame: Sequence[int] = (6, 14),
+                             objects_per_frame: Sequence[int] = OBJECTS_PER_FRAME,
                              verbose: bool = True) -> bool:
     """Generate the data set in ``out_dir`` unless it is there with the same arguments.
 

@@ -6,10 +6,9 @@
 bev_range = [-25.6, -25.6, -3.0, 25.6, 25.6, 3.0]
 voxel_size = [0.32, 0.32, 6.0]
 grid_size = [160, 160, 1]
-bev_class_names = ['car', 'pedestrian', 'cyclist', 'truck', 'bus']  # the synthetic data set's
+bev_class_names = ['car', 'pedestrian', 'cyclist']  # the synthetic data set's
 # mean (dx, dy, dz) per class of the synthetic data set; the anchor bottom at the ground plane
-anchor_sizes = [[4.5, 1.85, 1.6], [0.75, 0.65, 1.75], [1.8, 0.65, 1.7], [7.5, 2.5, 3.0],
-                [11.0, 2.9, 3.3]]
+anchor_sizes = [[4.5, 1.85, 1.6], [0.75, 0.65, 1.75], [1.8, 0.65, 1.7]]
 anchor_z = -1.84
 pfn_channels = 32
 backbone_channels = [32, 64, 128]
@@ -17,8 +16,8 @@ neck_channels = [32, 32, 32]
 
 
 # Max3DIoUAssigner per class (BEV IoU of axis-aligned nearest boxes): (pos_iou_thr, neg_iou_thr)
-# for car, pedestrian, cyclist, truck, bus
-assigner_iou_thrs = [(0.6, 0.45), (0.5, 0.35), (0.5, 0.35), (0.6, 0.45), (0.6, 0.45)]
+# for car, pedestrian, cyclist (KITTI's PointPillars thresholds)
+assigner_iou_thrs = [(0.6, 0.45), (0.5, 0.35), (0.5, 0.35)]
 
 model = dict(
     type='VoxelNet',

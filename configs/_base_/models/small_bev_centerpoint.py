@@ -2,7 +2,7 @@
 # SECOND, SECONDFPN) with ``bev_losses.CenterHead``, sized for CPU training: 0.32 m pillars on a
 # 51.2 m x 51.2 m range (160 x 160 grid), at most 8 points per pillar, 32 pillar features, a
 # 3-stage SECOND with 32/64/128 channels, a 3 x 32-channel SECONDFPN, the heatmap at stride 2
-# (80 x 80 cells of 0.64 m), one task holding every class. About 0.7 M parameters.
+# (80 x 80 cells of 0.64 m), one task holding every class. About 0.6 M parameters.
 #
 # Everything that depends on the point-cloud range or the classes is written out here so that a
 # child config for other data (see configs/small_bev/*_nus.py) overrides the same few keys.

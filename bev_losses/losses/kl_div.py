@@ -21,7 +21,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import _reduction as _torch_reduction
 
 from ..registry import MODELS
-from .base import BaseLoss, no_autocast, to_float32
+from .base import BaseLoss, autocast_off, no_autocast, to_float32
 from .cross_entropy import _check_pred
 from .reduction import EPS, reduce_weighted_sum, weight_reduce_loss
 
@@ -34,6 +34,7 @@ _MEAN, _SUM = _torch_reduction.get_enum('mean'), _torch_reduction.get_enum('sum'
 # ``torch.kl_div``: there the ~15 us of Python the fused Function costs per call (apply, ctx,
 # a Python backward) outweighs its fewer passes (crossover 10k-50k elements, 2 threads).
 _FUSED_MIN_NUMEL = 1 << 15
+_KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def _check_kl_reduction(reduction, name: str = 'reduction') -> str:
@@ -226,6 +227,19 @@ class KLDivLoss(BaseLoss):
                 avg_factor: Optional[Union[Number, Tensor]] = None,
                 reduction_override: Optional[str] = None) -> Tensor:
         """``KL(target || pred)`` reduced, times ``loss_weight``."""
+        reduction = self.reduction
+        if weight is None and avg_factor is None and reduction_override is None \
+                and reduction != 'none' and not self.from_logits and not self.log_target \
+                and self.loss_weight == 1.0 and type(pred) is Tensor and type(target) is Tensor \
+                and pred.dtype in _KERNEL_DTYPES and target.dtype == pred.dtype \
+                and pred.shape == target.shape and 0 < pred.numel() < _FUSED_MIN_NUMEL \
+                and not (target.requires_grad and torch.is_grad_enabled()) and autocast_off():
+            # the small plain call of :func:`_kl_div` (torch's kernel) without its checks,
+            # which cannot fail here: same ops, same values and gradients
+            if reduction == 'batchmean':
+                return torch.kl_div(pred, target, _SUM) / (pred.shape[0] if pred.dim() > 0
+                                                           else 1)
+            return torch.kl_div(pred, target, _SUM if reduction == 'sum' else _MEAN)
         reduction = self.resolve_reduction(reduction_override)
         loss = _kl_div(pred, target, weight, reduction, avg_factor, self.log_target,
                        self.from_logits, self.temperature)

@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
-from .base import BaseLoss, no_autocast, to_float32
+from .base import BaseLoss, autocast_off, no_autocast, to_float32
 from .reduction import (EPS, align_weight, check_reduction, reduce_weighted_sum,
                         weight_reduce_loss)
 
@@ -162,6 +162,9 @@ def _kernel(kind: str, pred: Tensor, target: Tensor, reduction: str, beta: float
 # A plain L1 / MSE call smaller than this runs torch's kernel: there the ~15 us of Python a
 # custom Function costs per call outweighs its fewer passes (crossover ~50k elements, 2 threads).
 _PLAIN_FUSED_MIN_NUMEL = 1 << 17
+# dtypes the modules' plain-call fast path passes straight to the kernel (half goes through
+# :func:`_prepare`, which upcasts it)
+_KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def _fused_reduced(kind: str, pred: Tensor, target: Tensor, weight: Optional[Tensor],
@@ -275,6 +278,16 @@ class _RegressionLoss(BaseLoss):
 
         Returns ``loss_weight`` times the reduced loss: ``(*)`` for ``'none'``, else a scalar.
         """
+        if weight is None and avg_factor is None and reduction_override is None \
+                and type(pred) is Tensor and type(target) is Tensor \
+                and pred.dtype in _KERNEL_DTYPES and target.dtype == pred.dtype \
+                and pred.shape == target.shape and self.loss_weight == 1.0 \
+                and self.reduction != 'none' and 0 < pred.numel() \
+                and (self._kind == 'smooth_l1' or pred.numel() < _PLAIN_FUSED_MIN_NUMEL) \
+                and autocast_off():
+            # the plain call _reduced would send to torch's kernel, without its ~2 us of
+            # checks that cannot fail here (same kernel, same values and gradients)
+            return _kernel(self._kind, pred, target, self.reduction, self.beta)
         reduction = self.resolve_reduction(reduction_override)
         loss = _reduced(self._kind, self._name, pred, target, weight, reduction, avg_factor,
                         self.beta)

@@ -254,7 +254,7 @@ def test_kl_fused_gradcheck_float64_nan_and_empty():
 # ------------------------------------------------------------- softmax cross-entropy / focal
 from mmdet.models.losses import CrossEntropyLoss as MMDetCrossEntropyLoss  # noqa: E402
 
-from bev_losses.losses.cross_entropy import CrossEntropyLoss  # noqa: E402
+from bev_losses.losses.cross_entropy import _CE_FUSED_MIN_NUMEL, CrossEntropyLoss  # noqa: E402
 from bev_losses.losses.focal import FocalLoss  # noqa: E402
 
 
@@ -370,7 +370,11 @@ def test_softmax_fused_nan_empty_and_one_saved_tensor(make):
     assert out.item() == 0.0 and out.requires_grad
     out.backward()
     assert empty.grad.shape == (0, 5)
-    x = x.nan_to_num().requires_grad_()
+    # the fused Function serves (N, C) logits from _CE_FUSED_MIN_NUMEL elements on (smaller
+    # cross-entropy calls run torch's kernel): one saved tensor of x's shape there
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(_CE_FUSED_MIN_NUMEL // 5 + 1, 5, generator=g).requires_grad_()
+    y = torch.randint(0, 5, (x.shape[0],), generator=g)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         make()(x, y)

@@ -35,7 +35,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
-from .base import BaseLoss, no_autocast, to_float32
+from .base import BaseLoss, autocast_off, no_autocast, to_float32
 from .reduction import check_reduction, weight_reduce_loss
 
 __all__ = ['cross_entropy', 'binary_cross_entropy', 'CrossEntropyLoss']
@@ -200,10 +200,55 @@ class _SoftmaxFocalIndex(torch.autograd.Function):
         return grad * grad_out.unsqueeze(1), None, None
 
 
-def _use_fused_softmax(pred: Tensor, label_smoothing: float = 0.0) -> bool:
-    """The fused kernel serves ``(N, C)`` logits with integer labels, no label smoothing;
-    ``(N, C, d1, ...)`` keeps torch's kernel, which vectorises over ``d1...`` and is faster."""
-    return pred.dim() == 2 and pred.numel() > 0 and not label_smoothing
+# Cross-entropy on fewer (N, C) logits than this runs torch's kernel: there the custom
+# Function's fixed cost (~60 us a call on 2 threads, forward + backward) outweighs its faster
+# passes (crossover ~8k elements at C = 5 and 10, measured side by side).
+_CE_FUSED_MIN_NUMEL = 1 << 13
+
+
+def _use_fused_softmax(pred: Tensor, label_smoothing: float = 0.0, min_numel: int = 1) -> bool:
+    """The fused kernel serves ``(N, C)`` logits (at least ``min_numel`` elements, at least
+    one) with integer labels, no label smoothing; ``(N, C, d1, ...)`` keeps torch's kernel,
+    which vectorises over ``d1...`` and is faster."""
+    return pred.dim() == 2 and pred.numel() >= max(min_numel, 1) and not label_smoothing
+
+
+# F.cross_entropy's kernel, called as F calls it (the private entry point skips its ~3 us of
+# Python wrapper); the public function where this build lacks it
+try:
+    from torch.nn import _reduction as _torch_reduction
+    _CE_ENUM = {r: _torch_reduction.get_enum(r) for r in ('none', 'mean', 'sum')}
+    _CE_KERNEL = torch._C._nn.cross_entropy_loss
+except (ImportError, AttributeError):  # pragma: no cover - other torch builds
+    _CE_ENUM = {r: r for r in ('none', 'mean', 'sum')}
+
+    def _CE_KERNEL(x, y, w, r, ii, ls):
+        return F.cross_entropy(x, y, weight=w, reduction=r, ignore_index=ii, label_smoothing=ls)
+
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+_INT64 = torch.int64
+
+
+def _plain_softmax_ce(pred: Tensor, target: Tensor, reduction: str, ignore_index: int,
+                      label_smoothing: float) -> Optional[Tensor]:
+    """Plain softmax CE of CPU ``pred (N, C, *)`` float32/64 and int64 ``target (N, *)``
+    through torch's kernel, without the up-front label check: torch's kernel bounds-checks
+    every label on CPU (``IndexError``) and checks the shapes. Returns ``None`` where
+    :func:`cross_entropy` must decide: an error in torch's kernel (a label out of range, a
+    shape that does not fit: it raises its own ``ValueError`` / ``TypeError``) or a
+    NaN ``'mean'`` (all labels ignored, which gives 0 there, or NaN in ``pred``, which
+    propagates there too). Else the value :func:`cross_entropy` gives, up to rounding.
+    """
+    try:
+        loss = _CE_KERNEL(pred, target, None, _CE_ENUM[reduction], ignore_index,
+                          label_smoothing)
+    except (IndexError, RuntimeError, ValueError):
+        return None
+    if reduction == 'mean':
+        value = loss.item()  # a CPU scalar: no device sync
+        if value != value:
+            return None
+    return loss
 
 
 def softmax_index_loss(pred: Tensor, labels: Tensor, valid: Optional[Tensor], gamma: float,
@@ -293,7 +338,7 @@ def cross_entropy(pred: Tensor,
                 if cw is not None and weight is None and avg_factor is None \
                         and reduction == 'mean' and target.numel() > 0:
                     denom = cw[target].sum()
-                    if _use_fused_softmax(pred, label_smoothing):
+                    if _use_fused_softmax(pred, label_smoothing, _CE_FUSED_MIN_NUMEL):
                         loss = softmax_index_loss(pred, target, None, 0.0, cw)
                     else:
                         loss = F.cross_entropy(pred, target, weight=cw, reduction='none',
@@ -301,7 +346,8 @@ def cross_entropy(pred: Tensor,
                     return weight_reduce_loss(loss, None, 'mean', denom)
             else:
                 valid = target != ignore_index
-        if not target.is_floating_point() and _use_fused_softmax(pred, label_smoothing):
+        if not target.is_floating_point() and _use_fused_softmax(pred, label_smoothing,
+                                                                 _CE_FUSED_MIN_NUMEL):
             loss = softmax_index_loss(pred, target, valid, 0.0, cw)
         else:
             loss = F.cross_entropy(pred, target, weight=cw, ignore_index=ignore_index,
@@ -470,6 +516,20 @@ class CrossEntropyLoss(BaseLoss):
         ``ignore_index`` overrides the module's for this call. Extra keyword arguments that
         mmdet heads pass are rejected unless ``None``.
         """
+        if weight is None and avg_factor is None and reduction_override is None \
+                and ignore_index is None and not kwargs and not self.use_sigmoid \
+                and self.class_weight is None and self.loss_weight == 1.0 \
+                and type(pred) is Tensor and type(target) is Tensor \
+                and pred.dtype in _KERNEL_DTYPES and target.dtype == _INT64 \
+                and pred.is_cpu and target.is_cpu and pred.numel() > 0 \
+                and (pred.dim() != 2 or pred.numel() < _CE_FUSED_MIN_NUMEL) and autocast_off():
+            # the plain CPU call that cross_entropy would send to torch's kernel anyway; a
+            # target shape other than pred's without the class dim (1 for (N, C, *) pred, 0
+            # for (C,)) is an error in torch's kernel and takes the checked path below
+            loss = _plain_softmax_ce(pred, target, self.reduction, self.ignore_index,
+                                     self.label_smoothing)
+            if loss is not None:
+                return loss
         for key, value in kwargs.items():
             if value is not None:
                 raise TypeError(f'CrossEntropyLoss.forward got an unexpected argument {key!r}')

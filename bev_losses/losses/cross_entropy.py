@@ -62,6 +62,12 @@ def _check_target_tensor(target, name: str = 'target') -> None:
                         f'torch.bool')
 
 
+# integer label tensors up to this size are range-checked in Python (``tolist``, ``min``,
+# ``max``: ~1.7 us at 16 labels against ~3 us for ``aminmax`` + ``stack`` + ``tolist``;
+# equal at ~64)
+_PY_MINMAX_NUMEL = 48
+
+
 def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
                   name: str = 'target') -> bool:
     """Labels must lie in ``[0, num_valid)`` or equal ``ignore_index``; else ``ValueError``.
@@ -69,9 +75,14 @@ def _check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int],
     Returns ``True`` when every label lies in ``[0, num_valid)`` (no ignored label can be
     present unless ``ignore_index`` itself is in that range).
     """
-    if labels.numel() == 0:
+    n = labels.numel()
+    if n == 0:
         return True
-    lo, hi = torch.stack(torch.aminmax(labels)).tolist()  # one device-to-host copy
+    if n <= _PY_MINMAX_NUMEL and labels.is_cpu:
+        values = labels.reshape(-1).tolist()   # a few integers: Python's min/max are cheaper
+        lo, hi = min(values), max(values)
+    else:
+        lo, hi = torch.stack(torch.aminmax(labels)).tolist()  # one device-to-host copy
     if lo >= 0 and hi < num_valid:
         return True
     bad = (labels < 0) | (labels >= num_valid)

@@ -394,7 +394,8 @@ def test_softmax_fused_bad_labels_still_raise_value_error():
 # --------------------------------------------------------------------------- Gaussian focal
 from mmdet.models.losses import GaussianFocalLoss as MMDetGaussianFocalLoss  # noqa: E402
 
-from bev_losses.losses.gaussian_focal import GaussianFocalLoss, _ones_index  # noqa: E402
+from bev_losses.losses.gaussian_focal import (_SUM_FUSED_MIN_NUMEL, GaussianFocalLoss,  # noqa: E402
+                                             _GaussianFocalSum, _ones_index)
 
 
 def _gf_data(shape=(2, 3, 9, 11), seed=0, dtype=torch.float32, n_pos=5):
@@ -480,8 +481,14 @@ def test_gaussian_focal_sum_gradcheck_float64_and_one_saved_tensor():
     pred, target = _gf_data(shape=(1, 2, 3, 4), seed=3, dtype=torch.float64, n_pos=2)
     pred = pred.clamp(0.05, 0.95)
     mod = GaussianFocalLoss(alpha=2.0, gamma=4.0, pos_weight=1.5, neg_weight=0.7)
-    torch.autograd.gradcheck(lambda p: mod(p, target, avg_factor=2.0),
+    torch.autograd.gradcheck(lambda p: mod(p, target, avg_factor=2.0),     # small path
                              (pred.requires_grad_(),))
+    torch.autograd.gradcheck(                                                # fused Function
+        lambda p: _GaussianFocalSum.apply(p, target, 2.0, 4.0, 1.5, 0.7), (pred,))
+    # the module takes the fused Function from _SUM_FUSED_MIN_NUMEL elements on
+    pred, target = _gf_data(shape=(1, 2, 48, 48), seed=3, dtype=torch.float64, n_pos=5)
+    assert pred.numel() >= _SUM_FUSED_MIN_NUMEL
+    pred = pred.clamp(0.05, 0.95).requires_grad_()
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         mod(pred, target, avg_factor=2.0)

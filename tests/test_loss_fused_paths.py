@@ -394,8 +394,8 @@ def test_softmax_fused_bad_labels_still_raise_value_error():
 # --------------------------------------------------------------------------- Gaussian focal
 from mmdet.models.losses import GaussianFocalLoss as MMDetGaussianFocalLoss  # noqa: E402
 
-from bev_losses.losses.gaussian_focal import (_SUM_FUSED_MIN_NUMEL, GaussianFocalLoss,  # noqa: E402
-                                             _GaussianFocalSum, _ones_index)
+from bev_losses.losses.gaussian_focal import (  # noqa: E402
+    _SUM_FUSED_MIN_NUMEL, GaussianFocalLoss, _GaussianFocalSum, _ones_index)
 
 
 def _gf_data(shape=(2, 3, 9, 11), seed=0, dtype=torch.float32, n_pos=5):

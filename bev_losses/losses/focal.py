@@ -31,9 +31,10 @@ from torch import Tensor
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .cross_entropy import (_check_class_weight_arg, _check_index, _check_labels, _check_pred,
-                            _check_probabilities, _check_target_tensor, _class_weight_tensor,
-                            _use_fused_softmax, softmax_index_loss)
+from .cross_entropy import (_CE_ENUM, _CE_FUSED_MIN_NUMEL, _CE_KERNEL, _check_class_weight_arg,
+                            _check_index, _check_labels, _check_pred, _check_probabilities,
+                            _check_target_tensor, _class_weight_tensor, _use_fused_softmax,
+                            softmax_index_loss)
 from .reduction import check_reduction, weight_reduce_loss
 
 __all__ = ['sigmoid_focal_loss', 'softmax_focal_loss', 'FocalLoss']
@@ -169,6 +170,22 @@ def _sigmoid_focal_small(x: Tensor, labels: Tensor, gamma: float, alpha: float) 
         pt = torch.sigmoid(z)
         loss = loss * (pt * pt if gamma == 2 else pt if gamma == 1 else pt.pow(gamma))
     return loss * torch.where(pos, alpha, 1.0 - alpha).to(x.dtype)
+
+
+def _softmax_focal_small(pred: Tensor, labels: Tensor, gamma: float) -> Tensor:
+    """Per-sample ``-(1 - p_y)**gamma log p_y`` of logits ``pred (N, C, *)``, labels
+    ``(N, *)`` in ``[0, C)`` (none ignored), for small inputs: torch's cross-entropy kernel
+    gives ``ce = -log p_y`` (two autograd nodes) and ``1 - p_y = -expm1(-ce)`` (accurate near
+    ``p_y = 1``). ``gamma`` must be 0 or >= 1 (finite gradient of the power at 0).
+    Output ``(N, *)``.
+    """
+    ce = _CE_KERNEL(pred, labels, None, _CE_ENUM['none'], -100, 0.0)
+    if gamma == 0:
+        return ce
+    e = torch.expm1(ce.neg())                           # p_y - 1 = -(1 - p_y)
+    if gamma == 2:
+        return (e * e).mul(ce)
+    return e.neg().pow(gamma).mul(ce) if gamma != 1 else e.mul(ce).neg()
 
 
 def _safe_pow(x: Tensor, gamma: float) -> Tensor:
@@ -366,19 +383,27 @@ def softmax_focal_loss(pred: Tensor,
                                  f'shape {tuple(pred.shape)}: expected indices of shape '
                                  f'{tuple(index_shape)} or probabilities of shape '
                                  f'{tuple(pred.shape)}')
-            _check_labels(target, num_classes, ignore_index)
+            in_range = _check_labels(target, num_classes, ignore_index)
             target = target.long()
-            valid = target != ignore_index
-            safe = target.masked_fill(~valid, 0)
-            wt = valid.to(pred.dtype)
-            if cw is not None:
-                wt = wt * cw[safe]
-            if _use_fused_softmax(pred):
-                loss = softmax_index_loss(pred, safe, None, float(gamma)) * wt
+            small = in_range and not 0 <= ignore_index < num_classes and cw is None \
+                and 0 < pred.numel() < _CE_FUSED_MIN_NUMEL and (gamma == 0 or gamma >= 1)
+            if small:
+                # nothing ignored, no class weight, few elements: torch's CE kernel plus the
+                # focal factor (the custom Function's fixed cost loses here)
+                valid = None
+                loss = _softmax_focal_small(pred, target, float(gamma))
             else:
-                logpt = F.log_softmax(pred, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)
-                # 1 - p_t computed as -expm1(log p_t): accurate when p_t is close to 1
-                loss = -_safe_pow(-torch.expm1(logpt), float(gamma)) * logpt * wt
+                valid = target != ignore_index
+                safe = target.masked_fill(~valid, 0)
+                wt = valid.to(pred.dtype)
+                if cw is not None:
+                    wt = wt * cw[safe]
+                if _use_fused_softmax(pred):
+                    loss = softmax_index_loss(pred, safe, None, float(gamma)) * wt
+                else:
+                    logpt = F.log_softmax(pred, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)
+                    # 1 - p_t computed as -expm1(log p_t): accurate when p_t is close to 1
+                    loss = -_safe_pow(-torch.expm1(logpt), float(gamma)) * logpt * wt
         if weight is None and avg_factor is None:
             if reduction == 'mean' and valid is not None and loss.numel() > 0:
                 return weight_reduce_loss(loss, None, 'mean', wt.sum())

@@ -281,3 +281,48 @@ def test_bad_inputs_raise():
         CrossEntropyLoss()(x, y, avg_factor=2.0, reduction_override='sum')
     with pytest.raises(TypeError, match='unexpected argument'):
         CrossEntropyLoss()(x, y, foo=1)
+
+
+# ------------------------------------------------------------------- mean_convention='mmdet'
+# mmdet3d's segmentation decode heads call their softmax loss without weight / avg_factor, with
+# class weights and ignored labels; there mmdet's mean and torch's differ (mmdetection #9193).
+@pytest.mark.parametrize('cw', [None, [0.3, 1.0, 2.0, 0.7, 1.5]])
+@pytest.mark.parametrize('avg_non_ignore', [False, True])
+@pytest.mark.parametrize('shape', [(40, 5), (3, 5, 11)])
+@pytest.mark.parametrize('call', ['plain', 'ignore_index_arg', 'weight', 'avg_factor', 'sum'])
+def test_mean_convention_mmdet_equals_mmdet_in_every_call(cw, avg_non_ignore, shape, call):
+    pred, g = _logits(shape, seed=3)
+    index_shape = (shape[0],) + shape[2:]
+    target = torch.randint(0, 5, index_shape, generator=g)
+    target.view(-1)[::4] = 255                           # ignored labels, as in segmentation
+    kw = dict(class_weight=cw, avg_non_ignore=avg_non_ignore, ignore_index=255)
+    ref, ours = MMDetCE(**kw), CrossEntropyLoss(mean_convention='mmdet', **kw)
+    args = dict(plain={}, ignore_index_arg=dict(ignore_index=255),
+                weight=dict(weight=torch.rand(index_shape, generator=g)),
+                avg_factor=dict(avg_factor=7.0), sum=dict(reduction_override='sum'))[call]
+    _assert_grad(ours(pred, target, **args), ref(pred, target, **args), pred)
+
+
+def test_mean_convention_torch_is_the_default_and_differs_from_mmdet_where_documented():
+    pred, g = _logits((40, 5), seed=4)
+    target = torch.randint(0, 5, (40,), generator=g)
+    cw = [0.3, 1.0, 2.0, 0.7, 1.5]
+    assert CrossEntropyLoss().mean_convention == 'torch'
+    torch_value = F.cross_entropy(pred, target, weight=torch.tensor(cw))
+    torch.testing.assert_close(CrossEntropyLoss(class_weight=cw)(pred, target), torch_value)
+    mmdet_value = MMDetCE(class_weight=cw)(pred, target)
+    assert not torch.allclose(torch_value, mmdet_value)  # the two conventions really differ
+    torch.testing.assert_close(
+        CrossEntropyLoss(class_weight=cw, mean_convention='mmdet')(pred, target), mmdet_value)
+    # sigmoid mode equals mmdet's with either value
+    logits, _ = _logits((40, 5), seed=5)
+    labels = torch.randint(0, 6, (40,), generator=g)
+    ref = MMDetCE(use_sigmoid=True, class_weight=cw)(logits, labels)
+    for conv in ('torch', 'mmdet'):
+        torch.testing.assert_close(
+            CrossEntropyLoss(use_sigmoid=True, class_weight=cw, mean_convention=conv)(
+                logits, labels), ref)
+    with pytest.raises(ValueError, match='mean_convention'):
+        CrossEntropyLoss(mean_convention='numpy')
+    with pytest.raises(ValueError, match='mean_convention'):
+        cross_entropy(pred, target, mean_convention='mean')

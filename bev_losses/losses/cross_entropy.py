@@ -9,7 +9,10 @@ weights of the non-ignored targets*, ``sum_i w[y_i] * l_i / sum_i w[y_i]``, as t
 mmdet's softmax ``CrossEntropyLoss`` (mmdetection issue #9193) instead divides the class-weighted
 sum by the *number* of elements (or of non-ignored elements with ``avg_non_ignore=True``), so
 with ``class_weight`` or ignored labels mmdet's plain ``'mean'`` differs from torch's. Here the
-plain call follows torch. As soon as a ``weight`` or an ``avg_factor`` is passed (which is how
+plain call follows torch by default; ``mean_convention='mmdet'`` makes it follow mmdet (what
+``tools/swap_losses.py`` writes for a converted softmax ``mmdet.CrossEntropyLoss``: mmdet3d's
+segmentation decode heads call their loss without ``weight`` / ``avg_factor``, with class
+weights and ignored labels). As soon as a ``weight`` or an ``avg_factor`` is passed (which is how
 every mmdet/mmdet3d head calls its loss), mmdet's contract applies unchanged: the weighted
 element-wise losses are summed and divided by ``avg_factor``, or averaged over all elements
 (over the non-ignored ones when ``avg_non_ignore=True``); so the loss dicts of mmdet3d heads do
@@ -128,6 +131,17 @@ def _class_weight_tensor(class_weight, num_classes: int, like: Tensor,
         raise ValueError(f'{name} must hold one weight per class ({num_classes}), got shape '
                          f'{tuple(cw.shape)}')
     return cw
+
+
+#: Values of ``CrossEntropyLoss(mean_convention=...)``.
+MEAN_CONVENTIONS = ('torch', 'mmdet')
+
+
+def _check_mean_convention(mean_convention) -> str:
+    if mean_convention not in MEAN_CONVENTIONS:
+        raise ValueError(f'mean_convention must be one of {MEAN_CONVENTIONS}, got '
+                         f'{mean_convention!r}')
+    return mean_convention
 
 
 def _check_class_weight_arg(class_weight, name: str = 'class_weight'):
@@ -288,7 +302,8 @@ def cross_entropy(pred: Tensor,
                   label_smoothing: float = 0.0,
                   reduction: str = 'mean',
                   avg_factor: Optional[Union[Number, Tensor]] = None,
-                  avg_non_ignore: bool = False) -> Tensor:
+                  avg_non_ignore: bool = False,
+                  mean_convention: str = 'torch') -> Tensor:
     """Softmax cross-entropy (see the module docstring for the two mean conventions).
 
     Args:
@@ -304,11 +319,17 @@ def cross_entropy(pred: Tensor,
         avg_factor: divisor of ``'mean'``; selects mmdet's mean convention.
         avg_non_ignore: with ``weight`` given and no ``avg_factor``, ``'mean'`` divides by the
             number of non-ignored samples instead of all samples (mmdet's flag).
+        mean_convention: which ``'mean'`` a call without ``weight`` and ``avg_factor`` takes:
+            ``'torch'`` (``F.cross_entropy``'s: divided by the summed class weights of the
+            non-ignored targets) or ``'mmdet'`` (mmdet's: the class-weighted sum divided by
+            the number of samples, of non-ignored samples with ``avg_non_ignore``). Calls with
+            ``weight`` or ``avg_factor`` take mmdet's either way.
 
     Returns:
         per-sample loss (shape of ``pred`` without the class dim) for ``'none'``, else a scalar.
     """
     check_reduction(reduction)
+    torch_mean = _check_mean_convention(mean_convention) == 'torch'
     _check_pred(pred)
     _check_target_tensor(target)
     ignore_index = _check_index(ignore_index, 'ignore_index')
@@ -346,7 +367,7 @@ def cross_entropy(pred: Tensor,
             target = target.long()
             if in_range and not 0 <= ignore_index < num_classes:
                 valid = None      # nothing ignored: skip the mask
-                if cw is not None and weight is None and avg_factor is None \
+                if cw is not None and weight is None and avg_factor is None and torch_mean \
                         and reduction == 'mean' and target.numel() > 0:
                     denom = cw[target].sum()
                     if _use_fused_softmax(pred, label_smoothing, _CE_FUSED_MIN_NUMEL):
@@ -363,7 +384,7 @@ def cross_entropy(pred: Tensor,
         else:
             loss = F.cross_entropy(pred, target, weight=cw, ignore_index=ignore_index,
                                    reduction='none', label_smoothing=float(label_smoothing))
-        if weight is None and avg_factor is None:
+        if weight is None and avg_factor is None and torch_mean:
             # torch's convention: divide by the summed class weights of the valid targets.
             if reduction == 'mean' and valid is not None:
                 if cw is None:
@@ -481,6 +502,10 @@ class CrossEntropyLoss(BaseLoss):
         avg_non_ignore: mmdet's flag (see :func:`cross_entropy`).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         loss_weight: multiplier of the loss.
+        mean_convention: softmax mode, calls without ``weight`` and ``avg_factor``:
+            ``'torch'`` (default, ``F.cross_entropy``'s mean) or ``'mmdet'`` (mmdet's mean,
+            which differs with ``class_weight`` or ignored labels: see :func:`cross_entropy`).
+            Sigmoid mode already equals mmdet's; the argument has no effect there.
 
     Shapes:
         softmax: ``pred (N, C, *)``, ``target (N, *)`` indices or ``(N, C, *)`` probabilities.
@@ -494,7 +519,8 @@ class CrossEntropyLoss(BaseLoss):
                  label_smoothing: float = 0.0,
                  avg_non_ignore: bool = False,
                  reduction: str = 'mean',
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 mean_convention: str = 'torch') -> None:
         super().__init__(reduction, loss_weight)
         if not isinstance(use_sigmoid, bool):
             raise TypeError(f'use_sigmoid must be a bool, got {type(use_sigmoid).__name__}')
@@ -513,6 +539,7 @@ class CrossEntropyLoss(BaseLoss):
                                                                            'ignore_index')
         self.label_smoothing = float(label_smoothing)
         self.avg_non_ignore = avg_non_ignore
+        self.mean_convention = _check_mean_convention(mean_convention)
 
     def forward(self,
                 pred: Tensor,
@@ -530,6 +557,7 @@ class CrossEntropyLoss(BaseLoss):
         if weight is None and avg_factor is None and reduction_override is None \
                 and ignore_index is None and not kwargs and not self.use_sigmoid \
                 and self.class_weight is None and self.loss_weight == 1.0 \
+                and self.mean_convention == 'torch' \
                 and type(pred) is Tensor and type(target) is Tensor \
                 and pred.dtype in _KERNEL_DTYPES and target.dtype == _INT64 \
                 and pred.is_cpu and target.is_cpu and pred.numel() > 0 \
@@ -553,10 +581,11 @@ class CrossEntropyLoss(BaseLoss):
         else:
             loss = cross_entropy(pred, target, weight, self.class_weight, ignore_index,
                                  self.label_smoothing, reduction, avg_factor,
-                                 self.avg_non_ignore)
+                                 self.avg_non_ignore, self.mean_convention)
         return loss if self.loss_weight == 1.0 else self.loss_weight * loss
 
     def extra_repr(self) -> str:
         return (f'use_sigmoid={self.use_sigmoid}, class_weight={self.class_weight}, '
                 f'ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, '
-                f'avg_non_ignore={self.avg_non_ignore}, ' + super().extra_repr())
+                f'avg_non_ignore={self.avg_non_ignore}, '
+                f'mean_convention={self.mean_convention!r}, ' + super().extra_repr())

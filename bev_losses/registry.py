@@ -18,9 +18,33 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
+
+class _ModelRegistry(Registry):
+    """The models registry, which also fixes a user's ``Anchor3DHead`` subclass on first use.
+
+    ``type='bev_losses.MyHead'`` where ``MyHead`` is not registered here but is an
+    ``Anchor3DHead`` descendant in mmdet3d's registry (a user's head, registered by the config's
+    ``custom_imports``) returns ``bev_losses.models.fix_anchor_head(MyHead)`` (registered as
+    ``bev_losses.MyHead`` from then on). mmdet3d is imported only for such a miss.
+    """
+
+    def get(self, key):
+        obj = super().get(key)
+        if obj is not None or not isinstance(key, str):
+            return obj
+        scope, name = self.split_scope_key(key)
+        if scope not in (None, self.scope) or not name.isidentifier():
+            return None
+        try:
+            from bev_losses.models.anchor3d_head import fixed_head_for
+        except ImportError:  # mmdet3d not installed: nothing to fix
+            return None
+        return fixed_head_for(name)
+
+
 #: Losses, heads and detectors: ``type='bev_losses.X'`` in ``model=dict(...)``.
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope='bev_losses',
-                  locations=['bev_losses.losses', 'bev_losses.models'])
+MODELS = _ModelRegistry('model', parent=MMENGINE_MODELS, scope='bev_losses',
+                        locations=['bev_losses.losses', 'bev_losses.models'])
 #: Evaluation metrics: ``val_evaluator=dict(type='bev_losses.BEVDetectionMetric')``.
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='bev_losses',
                    locations=['bev_losses.evaluation'])

@@ -38,6 +38,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
+from ..traps import warn_known_traps
 from .base import BaseLoss, autocast_off, no_autocast, to_float32
 from .reduction import check_reduction, weight_reduce_loss
 
@@ -540,6 +541,7 @@ class CrossEntropyLoss(BaseLoss):
         self.label_smoothing = float(label_smoothing)
         self.avg_non_ignore = avg_non_ignore
         self.mean_convention = _check_mean_convention(mean_convention)
+        warn_known_traps(self)
 
     def forward(self,
                 pred: Tensor,

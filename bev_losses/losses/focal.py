@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..registry import MODELS
+from ..traps import warn_known_traps
 from .base import BaseLoss, no_autocast, to_float32
 from .cross_entropy import (_CE_ENUM, _CE_FUSED_MIN_NUMEL, _CE_KERNEL, _check_class_weight_arg,
                             _check_index, _check_labels, _check_pred, _check_probabilities,
@@ -455,6 +456,7 @@ class FocalLoss(BaseLoss):
         self.activated = activated
         self.class_weight = _check_class_weight_arg(class_weight)
         self.ignore_index = _check_index(ignore_index, 'ignore_index')
+        warn_known_traps(self)
 
     def forward(self,
                 pred: Tensor,

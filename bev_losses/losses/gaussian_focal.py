@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
+from ..traps import warn_known_traps
 from .base import BaseLoss, no_autocast, to_float32
 from .cross_entropy import _check_pred, _check_probabilities
 from .reduction import align_weight, check_reduction, reduce_weighted_sum, weight_reduce_loss
@@ -453,6 +454,7 @@ class GaussianFocalLoss(BaseLoss):
         if not isinstance(activated, bool):
             raise TypeError(f'activated must be a bool, got {type(activated).__name__}')
         self.activated = activated
+        warn_known_traps(self)
 
     def forward(self,
                 pred: Tensor,

@@ -382,16 +382,22 @@ class _Converter:
                                                      is_sampling_free_cls_loss)
         from bev_losses.registry import MODELS as BEV_MODELS
         from mmdet3d.registry import MODELS as MMDET3D_MODELS
-        name = cls.__name__
+        # the name the config uses for it (a registered name may differ from the class name)
+        name = node['type'].rsplit('.', 1)[-1] if isinstance(node['type'], str) \
+            else cls.__name__
         registered = BEV_MODELS.module_dict.get(name)
         if registered is None or getattr(registered, 'bev_losses_fixes', None) is not cls:
-            if MMDET3D_MODELS.get(name) is not cls:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                reachable = MMDET3D_MODELS.get(name) is cls
+            if not reachable:
                 raise ConversionError(
                     f'{path}: {_class_path(cls)} is an Anchor3DHead subclass that bev-losses '
-                    f"cannot reach as 'bev_losses.{name}' (it is not registered under that "
-                    "name in mmdet3d's registry); call bev_losses.models.fix_anchor_head("
-                    f'{name}) in the module that defines it, then convert again')
-            fix_anchor_head(cls)
+                    f"cannot reach as 'bev_losses.{name}' (mmdet3d's registry has no {name!r} "
+                    "for it); call bev_losses.models.fix_anchor_head("
+                    f'{cls.__name__}, name={name!r}) in the module that defines it, then '
+                    'convert again')
+            fix_anchor_head(cls, name=name)
         out = dict(out, type=f'bev_losses.{name}')
         self.why[f'{path}.type'] = (
             f"{name} decides anchor sampling from the type string of loss_cls and use_sigmoid "

@@ -194,7 +194,8 @@ def fix_anchor_head(cls: type, name: Optional[str] = None, register: bool = True
         from bev_losses.models import fix_anchor_head
         MyHeadFixed = fix_anchor_head(MyHead)     # type='bev_losses.MyHead' in a config
 
-    A class that already has the fix is returned unchanged.
+    A class that already has the fix is returned unchanged. A later call with another ``name``
+    returns the same class, registered under that name too.
 
     Raises:
         TypeError: ``cls`` is not a subclass of mmdet3d's ``Anchor3DHead``.
@@ -236,8 +237,10 @@ def fix_anchor_head(cls: type, name: Optional[str] = None, register: bool = True
         module = sys.modules[__name__]
         if not hasattr(module, name):  # picklable by module + qualname
             setattr(module, name, fixed)
-    if register and MODELS.module_dict.get(fixed.__name__) is not fixed:
-        MODELS.register_module(name=fixed.__name__, module=fixed)
+    if register:
+        for alias in dict.fromkeys([fixed.__name__, name or fixed.__name__]):
+            if MODELS.module_dict.get(alias) is not fixed:
+                MODELS.register_module(name=alias, module=fixed)
     return fixed
 
 
@@ -275,7 +278,7 @@ def fixed_head_for(name: str) -> Optional[type]:
         return None
     if not (isinstance(cls, type) and issubclass(cls, _MMDet3DAnchor3DHead)):
         return None
-    return fix_anchor_head(cls)
+    return fix_anchor_head(cls, name=name)
 
 
 # mmdet3d's own: explicit names for ``from bev_losses.models import ...``, then any other

@@ -58,21 +58,24 @@ class Trap(NamedTuple):
 
 
 #: Heads that read ``use_sigmoid`` from the config dict of a loss, by the top-level package of
-#: the defining module and the class name (a subclass counts): ``{(package, name): key}``.
-#: ``package`` ``None`` matches any package (BEVFusion's head lives in mmdet3d's ``projects/``).
+#: the defining module and the class name (a subclass counts):
+#: ``{(package, name): (key, sizes the classifier by it)}``. ``package`` ``None`` matches any
+#: package (BEVFusion's head lives in mmdet3d's ``projects/``). mmdet3d 1.4's PartA2 and
+#: PointRCNN bbox heads store the value without using it (no trap, but the converter still
+#: writes it out); the others add a background channel when it is ``False``.
 USE_SIGMOID_FROM_DICT = {
-    ('mmdet3d', 'Anchor3DHead'): 'loss_cls',
-    ('mmdet3d', 'PartA2BboxHead'): 'loss_cls',
-    ('mmdet3d', 'PointRCNNBboxHead'): 'loss_cls',
-    ('mmdet3d', 'PVRCNNBBoxHead'): 'loss_cls',
-    ('mmdet3d', 'ForegroundSegmentationHead'): 'loss_seg',
-    ('mmdet', 'AnchorHead'): 'loss_cls',
-    ('mmdet', 'AnchorFreeHead'): 'loss_cls',
-    ('mmdet', 'RepPointsHead'): 'loss_cls',
-    ('mmdet', 'SABLRetinaHead'): 'loss_cls',
-    ('mmdet', 'GuidedAnchorHead'): 'loss_cls',
-    ('mmdet', 'VFNetHead'): 'loss_cls',
-    (None, 'TransFusionHead'): 'loss_cls',
+    ('mmdet3d', 'Anchor3DHead'): ('loss_cls', True),
+    ('mmdet3d', 'PartA2BboxHead'): ('loss_cls', False),
+    ('mmdet3d', 'PointRCNNBboxHead'): ('loss_cls', False),
+    ('mmdet3d', 'PVRCNNBBoxHead'): ('loss_cls', True),
+    ('mmdet3d', 'ForegroundSegmentationHead'): ('loss_seg', True),
+    ('mmdet', 'AnchorHead'): ('loss_cls', True),
+    ('mmdet', 'AnchorFreeHead'): ('loss_cls', True),
+    ('mmdet', 'RepPointsHead'): ('loss_cls', True),
+    ('mmdet', 'SABLRetinaHead'): ('loss_cls', True),
+    ('mmdet', 'GuidedAnchorHead'): ('loss_cls', True),
+    ('mmdet', 'VFNetHead'): ('loss_cls', True),
+    (None, 'TransFusionHead'): ('loss_cls', True),
 }
 
 #: Frames searched above a loss constructor for the head that builds it.
@@ -88,15 +91,16 @@ def _in_mro(cls: type, package: Optional[str], name: str) -> bool:
     return False
 
 
-def use_sigmoid_dict_key(cls: type) -> Optional[str]:
+def use_sigmoid_dict_key(cls: type, sizing_only: bool = False) -> Optional[str]:
     """The loss argument whose config dict ``cls`` reads ``use_sigmoid`` from, or ``None``.
 
-    ``None`` also for bev-losses' fixed anchor heads, which read the built loss.
+    ``sizing_only``: only where the head sizes its classifier by it (a trap when it differs
+    from the loss). ``None`` also for bev-losses' fixed anchor heads, which read the built loss.
     """
     if getattr(cls, 'bev_losses_fixed_anchor_head', False):
         return None
-    for (package, name), key in USE_SIGMOID_FROM_DICT.items():
-        if _in_mro(cls, package, name):
+    for (package, name), (key, sizes) in USE_SIGMOID_FROM_DICT.items():
+        if _in_mro(cls, package, name) and (sizes or not sizing_only):
             return key
     return None
 
@@ -146,7 +150,8 @@ def _check(holder: nn.Module, key: Optional[str], loss: nn.Module,
             'feeds its heatmap loss probabilities (mmdet3d applies clip_sigmoid first): the '
             f'loss reads them as logits and is silently wrong; {fix}.')
     use_sigmoid = getattr(loss, 'use_sigmoid', None)
-    if isinstance(use_sigmoid, bool) and key is not None and use_sigmoid_dict_key(cls) == key:
+    if isinstance(use_sigmoid, bool) and key is not None \
+            and use_sigmoid_dict_key(cls, sizing_only=True) == key:
         read = dict_use_sigmoid
         if read is None:
             read = holder.__dict__.get('use_sigmoid_cls')

@@ -201,11 +201,15 @@ def _resolve(type_: Any, scope: str) -> Optional[type]:
     return obj if isinstance(obj, type) else None
 
 
-def _is_loss_class(cls: type, key: Optional[str]) -> bool:
-    module = cls.__module__
-    return ('.losses' in module or module.endswith('losses')
-            or (key is not None and 'loss' in str(key).lower()
-                and cls.__name__.lower().endswith(('loss', 'distance'))))
+def _is_loss_class(cls: type, key: Optional[str] = None) -> bool:
+    """A loss module class: it or a base class is defined in a ``losses`` package or a
+    ``*_loss`` module (mmdet's, mmdet3d's, bev-losses', most projects') or named ``*Loss``."""
+    for c in cls.__mro__[:-1]:
+        parts = c.__module__.split('.')
+        if 'losses' in parts or any(p.endswith('_loss') for p in parts) \
+                or c.__name__.endswith('Loss'):
+            return True
+    return False
 
 
 def _bev_class(name: str) -> type:
@@ -315,6 +319,11 @@ class _Converter:
             return node
         scope = node.get('_scope_', scope) or scope
         cls = _resolve(node.get('type'), scope) if 'type' in node else None
+        if cls is None and 'type' in node and key is not None and 'loss' in str(key).lower():
+            self.left_alone.append(LeftAlone(
+                path, str(node['type']), f'not found in the registry scope {scope!r} (the '
+                'original cannot build it either)'))
+            return node
         if cls is not None and _is_loss_class(cls, key):
             new = self.convert_loss(node, cls, path, scope)
             return node if new is None else new
@@ -728,11 +737,11 @@ def _probes_cross_entropy(loss, gen):
         return (torch.randn(*shape, generator=gen, dtype=DTYPE) * 2).requires_grad_()
 
     if loss.use_sigmoid:
-        def labels():
+        def sigmoid_labels():
             return torch.randint(0, c + 1, (n,), generator=gen)
-        yield 'labels in [0, C], plain', lambda: ((logits(n, c), labels()), {})
+        yield 'labels in [0, C], plain', lambda: ((logits(n, c), sigmoid_labels()), {})
         yield 'labels, weight (N,) + avg_factor', lambda: (
-            (logits(n, c), labels(), torch.rand(n, generator=gen, dtype=DTYPE)),
+            (logits(n, c), sigmoid_labels(), torch.rand(n, generator=gen, dtype=DTYPE)),
             dict(avg_factor=6.0))
         yield 'soft targets (N, C), weight (N, C)', lambda: (
             (logits(n, c), torch.rand(n, c, generator=gen, dtype=DTYPE),
@@ -741,7 +750,7 @@ def _probes_cross_entropy(loss, gen):
             yield 'one logit per sample (N,), soft targets', lambda: (
                 (logits(n), torch.rand(n, generator=gen, dtype=DTYPE)), {})
         yield 'labels, reduction_override=none', lambda: (
-            (logits(n, c), labels()), dict(reduction_override='none'))
+            (logits(n, c), sigmoid_labels()), dict(reduction_override='none'))
         return
 
     def labels(*shape):
@@ -843,19 +852,73 @@ _PROBES: Dict[str, Callable] = {
 
 
 # ------------------------------------------------------------------------------ the command
+_WIDTH = 99
+
+
+def _py_inline(value: Any) -> str:
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and k.isidentifier() for k in value):
+            return 'dict(' + ', '.join(f'{k}={_py_inline(v)}' for k, v in value.items()) + ')'
+        return '{' + ', '.join(f'{_py_inline(k)}: {_py_inline(v)}' for k, v in value.items()) + '}'
+    if isinstance(value, list):
+        return '[' + ', '.join(_py_inline(v) for v in value) + ']'
+    if isinstance(value, tuple):
+        return '(' + ', '.join(_py_inline(v) for v in value) + (',)' if len(value) == 1 else ')')
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    raise ConversionError(f'cannot write a config value of type {type(value).__name__} '
+                          f'({value!r}) as Python source')
+
+
+def _py(value: Any, indent: int = 0, prefix: str = '') -> str:
+    """Python source for a config value, dict keys in their order (MMEngine's ``pretty_text``
+    sorts them, which reorders e.g. CenterHead's ``common_heads`` and so the ``state_dict``).
+    A value that fits on its line stays on it; longer ones get one item per line."""
+    inline = _py_inline(value)
+    if indent + len(prefix) + len(inline) <= _WIDTH or not isinstance(value, (dict, list, tuple)) \
+            or not value:
+        return inline
+    pad = ' ' * (indent + 4)
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and k.isidentifier() for k in value):
+            items = [f'{pad}{k}={_py(v, indent + 4, f"{k}=")}' for k, v in value.items()]
+            return 'dict(\n' + ',\n'.join(items) + ')'
+        items = [f'{pad}{_py_inline(k)}: {_py(v, indent + 4, _py_inline(k) + ": ")}'
+                 for k, v in value.items()]
+        return '{\n' + ',\n'.join(items) + '}'
+    left, right = ('[', ']') if isinstance(value, list) else ('(', ')')
+    items = [f'{pad}{_py(v, indent + 4)}' for v in value]
+    trailing = ',' if isinstance(value, tuple) and len(value) == 1 else ''
+    return left + '\n' + ',\n'.join(items) + trailing + right
+
+
+def config_text(cfg: Config) -> str:
+    """The Python source of a config, top-level and nested keys in their order."""
+    return '\n'.join(f'{k} = {_py(v, 0, f"{k} = ")}' for k, v in cfg.to_dict().items()) + '\n'
+
+
+def _key_order(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [(k, _key_order(v)) for k, v in value.items()]
+    if isinstance(value, (list, tuple)):
+        return [_key_order(v) for v in value]
+    return None
+
+
 def write_config(conv: Conversion, out: str) -> str:
-    """Write ``conv.cfg`` to ``out`` (a ``.py`` config), check that it loads back equal."""
+    """Write ``conv.cfg`` to ``out`` (a ``.py`` config); check it loads back equal, in order."""
     out_dir = osp.dirname(osp.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
     header = ['# Written by tools/swap_losses.py (bev-losses) from',
               f'#   {conv.source}',
               '# with its _base_ chain resolved. Changes:']
     header += [f'#   {c.path}: {c.old!r} -> {c.new!r}' for c in conv.changes] or ['#   none']
-    text = '\n'.join(line.replace('\n', ' ') for line in header) + '\n' + conv.cfg.pretty_text
+    text = '\n'.join(line.replace('\n', ' ') for line in header) + '\n' + config_text(conv.cfg)
     with open(out, 'w', encoding='utf-8') as f:
         f.write(text)
     back = Config.fromfile(out).to_dict()
-    if back != conv.cfg.to_dict():
+    ours = conv.cfg.to_dict()
+    if back != ours or _key_order(back) != _key_order(ours):
         raise ConversionError(f'{out}: the written config does not load back equal to the '
                               'converted one (please report this)')
     conv.written = out

@@ -157,14 +157,15 @@ def _check(holder: nn.Module, key: Optional[str], loss: nn.Module,
             read = holder.__dict__.get('use_sigmoid_cls')
         if isinstance(read, bool) and read != use_sigmoid:
             fix = f"write use_sigmoid={use_sigmoid} in the config of {key}"
+            extra = ('one background channel too many' if use_sigmoid
+                     else 'no background channel')
             if is_mmdet3d_anchor_head(cls):
                 fix += f" or use type='bev_losses.{head}'"
             yield 'use_sigmoid_from_dict', (
                 f'{where}: {head} reads use_sigmoid from the config dict of {key} '
                 f'(use_sigmoid={read}) but '
                 f'the built {type(loss).__name__} has use_sigmoid={use_sigmoid}: the classifier '
-                f"gets {'one background channel too many' if use_sigmoid else 'no background channel'} "
-                f'and trains silently wrong; {fix} (tools/swap_losses.py does).')
+                f'gets {extra} and trains silently wrong; {fix} (tools/swap_losses.py does).')
     if key == 'loss_cls' and is_mmdet3d_anchor_head(cls) \
             and holder.__dict__.get('sampling') is True and _sampling_free(loss):
         yield 'anchor_sampling_by_type_string', (

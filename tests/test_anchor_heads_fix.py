@@ -148,8 +148,8 @@ def test_unknown_bev_losses_name_is_still_a_clear_error():
     with DefaultScope.overwrite_default_scope('mmdet3d'):
         with pytest.raises(KeyError, match='NoSuchHead'):
             MMDET3D_MODELS.build(dict(type='bev_losses.NoSuchHead'))
-    assert BEV_MODELS.get('Linear') is None or not issubclass(BEV_MODELS.get('Linear'),
-                                                                AnchorHeadFixMixin)
+    linear = BEV_MODELS.get('Linear')
+    assert linear is None or not issubclass(linear, AnchorHeadFixMixin)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,9 +161,8 @@ def _random_boxes(n, classes, sizes, seed, xy_range=40.0, z=-1.7):
     size = torch.tensor(sizes, dtype=torch.float32)[labels]
     xy = (torch.rand(n, 2, generator=g) * 2 - 1) * xy_range
     yaw = torch.rand(n, 1, generator=g) * 3.14
-    boxes = torch.cat([xy, torch.full((n, 1), z), size * (0.9 + 0.2 * torch.rand(n, 3,
-                                                                              generator=g)),
-                       yaw], dim=1)
+    scale = 0.9 + 0.2 * torch.rand(n, 3, generator=g)
+    boxes = torch.cat([xy, torch.full((n, 1), z), size * scale, yaw], dim=1)
     return boxes, labels
 
 

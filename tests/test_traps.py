@@ -137,8 +137,8 @@ def test_roi_bbox_heads_read_use_sigmoid_from_the_dict(rel, traps_expected):
     if traps_expected:
         assert len(caught) == 1 and f'{name}.loss_cls' in str(caught[0].message)
         assert [t.trap for t in find_traps(head)] == ['use_sigmoid_from_dict']
-        spelled, _ = _build_recording(dict(cfg, loss_cls=dict(type='bev_losses.FocalLoss',
-                                                            use_sigmoid=True)))
+        spelled, _ = _build_recording(
+            dict(cfg, loss_cls=dict(type='bev_losses.FocalLoss', use_sigmoid=True)))
         # the trap is real: one classifier output more without use_sigmoid in the dict
         assert head.cls_out_channels == spelled.cls_out_channels + 1
     else:

@@ -293,8 +293,8 @@ class _Converter:
         if mapping.target == 'CrossEntropyLoss' and not new.get('use_sigmoid', False):
             new['mean_convention'] = 'mmdet'
             self.why[f'{path}.mean_convention'] = (
-                "mmdet's mean for calls without weight/avg_factor (differs from torch's with "
-                'class_weight or ignored labels)')
+                "keeps mmdet's mean for calls without weight/avg_factor; torch's differs with "
+                'class_weight or ignored labels')
         # bev-losses must accept the arguments (e.g. a negative gamma raises here)
         probe = {k: v for k, v in new.items()
                  if k not in ('type', '_scope_') and k not in mapping.passthrough}
@@ -378,9 +378,8 @@ class _Converter:
                     _is_logits_heatmap(out.get('loss_cls'), scope):
                 out = dict(out, type='bev_losses.CenterHead')
                 self.why[f'{path}.type'] = (
-                    "same arguments and weights; gives a logits-mode heatmap loss "
-                    "(activated=False) the logits where mmdet3d's applies clip_sigmoid, and "
-                    'takes loss_iou')
+                    'same arguments and weights; a logits heatmap loss (activated=False) gets '
+                    "the logits, not clip_sigmoid's probabilities; takes loss_iou")
         return out
 
     def fix_anchor_head(self, node: dict, out: dict, cls: type, path: str, scope: str) -> dict:
@@ -409,9 +408,9 @@ class _Converter:
             fix_anchor_head(cls, name=name)
         out = dict(out, type=f'bev_losses.{name}')
         self.why[f'{path}.type'] = (
-            f"{name} decides anchor sampling from the type string of loss_cls and use_sigmoid "
-            f"from its dict; bev_losses.{name} decides both from the built loss (same "
-            'arguments and weights)')
+            f"mmdet3d's {name} decides anchor sampling from the type string of loss_cls and "
+            f'use_sigmoid from its dict; bev_losses.{name} decides both from the built loss; '
+            'same arguments and weights')
         original_type = node.get('loss_cls', _default_loss_args(cls).get('loss_cls', {}))
         original_type = original_type.get('type') if isinstance(original_type, dict) else None
         original_sampling = original_type not in _MMDET3D_SAMPLING_FREE_TYPES
@@ -605,11 +604,11 @@ def check_conversion(conv: Conversion, probes: bool = True) -> Conversion:
         f'keys and shapes ({n_params:,} parameters; checkpoints of the original load)')
     n_ours = sum(1 for m in ours.modules() if isinstance(m, _bev_loss_classes()))
     conv.check_lines.append(
-        f'{n_ours} bev-losses loss modules, none of a type bev-losses provides left as mmdet\'s'
-        + (f'; {len(left)} left alone as listed' if left else ''))
+        f'bev-losses loss modules: {n_ours}; of the types bev-losses provides, '
+        + (f'{len(left)} left as mmdet\'s, as listed above' if left else 'none left as mmdet\'s'))
     if probes:
-        conv.check_lines.append(f'{n_equal} converted losses give the original\'s values and '
-                                'gradients on probe inputs')
+        conv.check_lines.append(f'converted losses giving the original\'s values and gradients '
+                                f'on probe inputs: {n_equal} of {len(conv.losses)}')
     for trap in find_traps(original):
         conv.check_lines.append(f'the original had a trap, now fixed: {trap}')
     conv.check_lines.append('no known head/loss trap left')

@@ -53,7 +53,9 @@ def test_converted_model_gives_the_original_loss_dict_on_a_real_frame(name):
     with DefaultScope.overwrite_default_scope('mmdet3d'):
         batch = _one_real_frame(conv.original, dataset)
         assert len(batch['data_samples'][0].gt_instances_3d) > 0
-        original = build(conv.original.model).train()
+        original = build(conv.original.model)
+        original.init_weights()                              # the configs' init_cfg
+        original.train()
         ours = build(conv.cfg.model, seed=1).train()
         ours.load_state_dict(original.state_dict())          # strict: the same checkpoint
         head = getattr(ours, head_key)

@@ -354,23 +354,35 @@ class _Converter:
     def converted(self, path: str) -> Optional[ConvertedLoss]:
         return next((loss for loss in self.losses if loss.path == path), None)
 
+    def bev_loss_at(self, out: dict, key: str, path: str, scope: str) -> Optional[dict]:
+        """The config of the bev-losses loss at ``out[key]``: converted here, or already ours."""
+        if self.converted(f'{path}.{key}') is not None:
+            return out[key]
+        cfg = out.get(key)
+        if isinstance(cfg, dict) and 'type' in cfg:
+            cls = _resolve(cfg['type'], cfg.get('_scope_', scope))
+            if cls is not None and issubclass(cls, _bev_loss_classes()):
+                return cfg
+        return None
+
     def fix_head(self, node: dict, out: dict, cls: type, path: str, scope: str) -> dict:
         from bev_losses.traps import is_mmdet3d_anchor_head, use_sigmoid_dict_key
         key = use_sigmoid_dict_key(cls)
-        if key is not None:
+        loss_cfg = self.bev_loss_at(out, key, path, scope) if key is not None else None
+        if loss_cfg is not None and 'use_sigmoid' not in loss_cfg:
+            value = bool(getattr(_build_bev(loss_cfg), 'use_sigmoid', False))
+            out[key] = dict(loss_cfg, use_sigmoid=value)
             loss = self.converted(f'{path}.{key}')
-            if loss is not None and 'use_sigmoid' not in out[key]:
-                value = _built_use_sigmoid(loss)
-                out[key] = dict(out[key], use_sigmoid=value)
+            if loss is not None:
                 loss.new = dict(loss.new, use_sigmoid=value)
-                why = (f'{cls.__name__} reads use_sigmoid from this dict, not from the loss')
-                if value is not False:
-                    why += (f'; the original head read False here although the loss is '
-                            f'use_sigmoid={value} (the use_sigmoid_from_dict trap): fixed, the '
-                            'classifier loses its extra background channel, so checkpoints of '
-                            'the original do not load')
-                    self.notes.append(f'{path}: {why}')
-                self.why[f'{path}.{key}.use_sigmoid'] = why
+            why = f'{cls.__name__} reads use_sigmoid from this dict, not from the loss'
+            if value is not False:
+                why += (f'; the original head read False here although the loss is '
+                        f'use_sigmoid={value} (the use_sigmoid_from_dict trap): fixed, the '
+                        'classifier loses its extra background channel, so checkpoints of '
+                        'the original do not load')
+                self.notes.append(f'{path}: {why}')
+            self.why[f'{path}.{key}.use_sigmoid'] = why
         if is_mmdet3d_anchor_head(cls):
             return self.fix_anchor_head(node, out, cls, path, scope)
         if _class_path(cls) == 'mmdet3d.models.dense_heads.centerpoint_head.CenterHead':
@@ -380,11 +392,16 @@ class _Converter:
                 self.why[f'{path}.type'] = (
                     'same arguments and weights; a logits heatmap loss (activated=False) gets '
                     "the logits, not clip_sigmoid's probabilities; takes loss_iou")
+                if _is_logits_heatmap(node.get('loss_cls'), scope):
+                    self.notes.append(
+                        f"{path}: the original fed clip_sigmoid's probabilities to a logits "
+                        'heatmap loss (the heatmap_probabilities trap): fixed, its heatmap '
+                        'loss values change')
         return out
 
     def fix_anchor_head(self, node: dict, out: dict, cls: type, path: str, scope: str) -> dict:
-        loss = self.converted(f'{path}.loss_cls')
-        if loss is None:
+        loss_cfg = self.bev_loss_at(out, 'loss_cls', path, scope)
+        if loss_cfg is None:
             return out
         from bev_losses.models.anchor3d_head import (fix_anchor_head,
                                                      is_sampling_free_cls_loss)
@@ -411,17 +428,18 @@ class _Converter:
             f"mmdet3d's {name} decides anchor sampling from the type string of loss_cls and "
             f'use_sigmoid from its dict; bev_losses.{name} decides both from the built loss; '
             'same arguments and weights')
-        original_type = node.get('loss_cls', _default_loss_args(cls).get('loss_cls', {}))
-        original_type = original_type.get('type') if isinstance(original_type, dict) else None
+        original = node.get('loss_cls', _default_loss_args(cls).get('loss_cls', {}))
+        original_type = original.get('type') if isinstance(original, dict) else None
         original_sampling = original_type not in _MMDET3D_SAMPLING_FREE_TYPES
-        ours = not is_sampling_free_cls_loss(_build_bev(loss.new))
-        if 'sampling' not in out and original_sampling != ours:
-            out['sampling'] = original_sampling
-            self.why[f'{path}.sampling'] = (
-                f"kept the original's anchor sampling: mmdet3d turned it "
-                f"{'on' if original_sampling else 'off'} from the type string "
-                f'{original_type!r}; remove this line to let the loss decide '
-                f"({'no sampler' if not ours else 'a sampler'})")
+        ours = not is_sampling_free_cls_loss(_build_bev(out['loss_cls']))
+        if 'sampling' not in out and original_sampling and not ours:
+            # only possible for a focal-type loss not spelled 'mmdet.FocalLoss': the trap
+            self.notes.append(
+                f"{path}: the original trained its focal loss with anchor sampling, turned on "
+                f"by mmdet3d's type-string test ({original_type!r} is not 'mmdet.FocalLoss'), "
+                'which divides the loss by positives + negatives (the '
+                'anchor_sampling_by_type_string trap): fixed, no sampler now and the loss '
+                'values change (sampling=True on the head would keep them)')
         return out
 
 
@@ -432,10 +450,6 @@ def _short(d: dict) -> str:
 def _build_bev(cfg: dict):
     args = {k: v for k, v in cfg.items() if k not in ('type', '_scope_', 'bg_cls_weight')}
     return _bev_class(cfg['type'].split('.', 1)[1])(**args)
-
-
-def _built_use_sigmoid(loss: ConvertedLoss) -> bool:
-    return bool(getattr(_build_bev(loss.new), 'use_sigmoid', False))
 
 
 def _is_logits_heatmap(cfg: Any, scope: str) -> bool:

@@ -14,6 +14,7 @@
 """
 import copy
 import functools
+import re
 import subprocess
 import sys
 import textwrap
@@ -269,21 +270,29 @@ def _pp_model(**head):
     return model
 
 
-def test_anchor_head_becomes_the_fixed_head_keeping_the_original_sampling():
+def test_anchor_head_becomes_the_fixed_head_and_the_sampling_trap_is_fixed():
     conv = _convert(_pp_model())
     assert conv.cfg.model.bbox_head.type == 'bev_losses.Anchor3DHead'
-    assert 'sampling' not in conv.cfg.model.bbox_head       # both decide: no sampler
-    # 'FocalLoss' in mmdet's scope: mmdet3d's string test turns sampling on; kept as it was
+    assert 'sampling' not in conv.cfg.model.bbox_head and conv.notes == []
+    # 'FocalLoss' in mmdet's scope: mmdet3d's string test turns sampling on (with a sampler it
+    # builds and divides the focal loss by positives + negatives): the trap is fixed, and said
     model = _pp_model(loss_cls=dict(type='FocalLoss', _scope_='mmdet', use_sigmoid=True))
     model['train_cfg']['sampler'] = dict(type='PseudoSampler')
     conv = _convert(model)
     head = conv.cfg.model.bbox_head
-    assert head.type == 'bev_losses.Anchor3DHead' and head.sampling is True
-    assert "kept the original's anchor sampling" in {c.path: c.why for c in conv.changes}[
-        'model.bbox_head.sampling']
+    assert head.type == 'bev_losses.Anchor3DHead' and 'sampling' not in head
+    assert len(conv.notes) == 1 and 'anchor_sampling_by_type_string trap' in conv.notes[0]
     built = build(ConfigDict(dict(head, train_cfg=conv.cfg.model.train_cfg)))
     reference = build(ConfigDict(dict(model['bbox_head'], train_cfg=model['train_cfg'])))
-    assert built.sampling is reference.sampling is True
+    assert reference.sampling is True and built.sampling is False
+    assert find_traps(reference) and not find_traps(built)
+    # a hand-converted loss in mmdet3d's head (the same trap): the head is swapped too
+    conv = _convert(_pp_model(loss_cls=dict(type='bev_losses.FocalLoss')))
+    changes = _changes(conv)
+    assert changes['model.bbox_head.type'] == ('Anchor3DHead', 'bev_losses.Anchor3DHead')
+    assert changes['model.bbox_head.loss_cls.use_sigmoid'] == (None, True)
+    assert not any(k.startswith('model.bbox_head.loss_cls.') and k != 'model.bbox_head.loss_cls'
+                   '.use_sigmoid' for k in changes)
     # a loss_cls that is not converted: the head stays mmdet3d's
     conv = _convert(_pp_model(loss_cls=dict(type='mmdet.GHMC')))
     assert conv.cfg.model.bbox_head.type == 'Anchor3DHead'
@@ -377,7 +386,8 @@ def test_command_line_writes_a_config_that_loads(tmp_path):
     text = proc.stdout
     assert "model.bbox_head.type: 'Anchor3DHead' -> 'bev_losses.Anchor3DHead'" in text
     assert "model.bbox_head.loss_cls.type: 'mmdet.FocalLoss' -> 'bev_losses.FocalLoss'" in text
-    assert 'same 126 state_dict keys' in text and 'probe inputs' in text
+    assert re.search(r'the same \d+ state_dict keys and shapes', text)
+    assert 'probe inputs: 3 of 3' in text
     assert f'wrote {out}' in text
     cfg = Config.fromfile(out)
     assert cfg.model.bbox_head.loss_dir.type == 'bev_losses.CrossEntropyLoss'

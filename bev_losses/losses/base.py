@@ -17,17 +17,25 @@ def to_float32(x: Optional[Tensor]) -> Optional[Tensor]:
     return x
 
 
-def _autocast_enabled(device_type: str) -> bool:
+def _takes_device_type() -> bool:
     try:
-        return torch.is_autocast_enabled(device_type)
+        torch.is_autocast_enabled('cpu')
     except TypeError:  # torch < 2.4: no device argument
-        if device_type == 'cuda':
-            return torch.is_autocast_enabled()
-        if device_type == 'cpu':
-            return torch.is_autocast_cpu_enabled()
         return False
-    except RuntimeError:  # a device type autocast does not know (meta, ...)
+    return True
+
+
+_AUTOCAST_BY_DEVICE = _takes_device_type()
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    if device_type == 'meta':
         return False
+    if _AUTOCAST_BY_DEVICE:
+        return torch.is_autocast_enabled(device_type)
+    if device_type == 'cuda':
+        return torch.is_autocast_enabled()
+    return device_type == 'cpu' and torch.is_autocast_cpu_enabled()
 
 
 def no_autocast(t: Tensor) -> contextlib.AbstractContextManager:

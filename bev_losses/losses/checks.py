@@ -111,7 +111,7 @@ def check_target_tensor(target, name: str = 'target') -> None:
     """``target`` must be a tensor of integer labels or floating point values (not bool)."""
     if not isinstance(target, torch.Tensor):
         raise TypeError(f'{name} must be a torch.Tensor, got {type(target).__name__}')
-    if target.dtype == torch.bool or target.is_complex():
+    if target.dtype == torch.bool or target.dtype.is_complex:
         raise TypeError(f'{name} must be integer labels or floating point targets, got '
                         f'{target.dtype}')
 
@@ -182,6 +182,8 @@ def class_weight_tensor(class_weight, num_classes: int, like: Tensor,
 def _in_range(x: Tensor, low, high) -> bool:
     """One reduction pass: every value of ``x`` in ``[low, high]``? (``True`` also where the
     data cannot be read; NaN makes it ``False``, so the caller looks closer.)"""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()                 # older torch has no half aminmax on CPU
     bounds = _read(torch.stack(torch.aminmax(x)))
     return bounds is None or (low <= bounds[0] and bounds[1] <= high)
 

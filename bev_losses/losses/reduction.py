@@ -40,7 +40,7 @@ def check_avg_factor(avg_factor) -> AvgFactor:
         return None
     if isinstance(avg_factor, torch.Tensor):
         if avg_factor.numel() != 1 or avg_factor.dtype == torch.bool \
-                or avg_factor.is_complex():
+                or avg_factor.dtype.is_complex:
             raise ValueError(f'avg_factor must be a number or a one-element real tensor, got '
                              f'a {avg_factor.dtype} tensor of shape {tuple(avg_factor.shape)}')
         return avg_factor.reshape(())

@@ -263,3 +263,27 @@ def test_value_check_modes():
     # meta tensors are never value-checked, whatever the mode
     with bev_losses.value_checks('always'):
         L.FocalLoss()(_meta(4, 3), _meta(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize('case_id', CASE_IDS)
+def test_no_tensor_from_host_numbers_per_call(case_id, monkeypatch):
+    """A tensor built from Python numbers on a GPU is a host-to-device copy that synchronises
+    the stream. No loss call builds one: constants are fills on the device, class weights are
+    a buffer that moves with the module (built once, at construction)."""
+    case = CASES[CASE_IDS.index(case_id)]
+    loss = case.build()
+    if case_id.startswith(('ce_', 'focal_')):
+        loss = case.build(class_weight=[1.0, 2.0, 0.5, 1.5])
+        assert 'class_weight_buffer' not in loss.state_dict()
+    pred, target, kwargs = case.inputs(seed=3)
+    pred.requires_grad_()
+
+    def refuse(*args, **kw):
+        raise AssertionError(f'a tensor built from host data during the loss call: {args!r}')
+
+    for name in ('tensor', 'as_tensor', 'from_numpy'):
+        monkeypatch.setattr(torch, name, refuse)
+    with bev_losses.value_checks('never'):      # as on a GPU
+        out = call(loss, pred, target, kwargs)
+        out.backward()
+    assert pred.grad is not None

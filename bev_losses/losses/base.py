@@ -69,6 +69,17 @@ class BaseLoss(nn.Module):
             return self.reduction
         return check_reduction(reduction_override, 'reduction_override')
 
+    def set_class_weight(self, class_weight) -> None:
+        """Keep ``class_weight`` (``None`` or a sequence of numbers, checked) as the tuple
+        ``self.class_weight`` and as a float64 buffer that moves with the module
+        (``model.cuda()``): a loss call never copies it from the host (a copy from Python
+        numbers to a GPU synchronises the stream). Not saved in the state dict."""
+        from .checks import check_class_weight_arg
+        self.class_weight = check_class_weight_arg(class_weight)
+        self.register_buffer(
+            'class_weight_buffer', None if self.class_weight is None else
+            torch.tensor(self.class_weight, dtype=torch.float64), persistent=False)
+
     def scale(self, loss: Tensor) -> Tensor:
         """``loss_weight * loss``."""
         return loss * self.loss_weight

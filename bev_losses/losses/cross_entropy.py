@@ -34,7 +34,7 @@ from torch import Tensor
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .checks import (check_bool, check_class_weight_arg, check_index, check_labels,
+from .checks import (check_bool, check_index, check_labels,
                      check_number, check_pred, check_probabilities, check_target_tensor,
                      class_weight_tensor)
 from .reduction import check_avg_factor, check_reduction, divide_nonzero, weight_reduce_loss
@@ -230,7 +230,7 @@ class CrossEntropyLoss(BaseLoss):
         self.label_smoothing = check_number(label_smoothing, 'label_smoothing', 0.0, 1.0)
         if use_sigmoid and label_smoothing:
             raise ValueError('label_smoothing is only supported with use_sigmoid=False')
-        self.class_weight = check_class_weight_arg(class_weight)
+        self.set_class_weight(class_weight)
         self.ignore_index = -100 if ignore_index is None else check_index(ignore_index,
                                                                           'ignore_index')
 
@@ -254,10 +254,11 @@ class CrossEntropyLoss(BaseLoss):
         ignore_index = self.ignore_index if ignore_index is None else check_index(
             ignore_index, 'ignore_index')
         if self.use_sigmoid:
-            loss = binary_cross_entropy(pred, target, weight, self.class_weight, ignore_index,
-                                        reduction, avg_factor, self.avg_non_ignore)
+            loss = binary_cross_entropy(pred, target, weight, self.class_weight_buffer,
+                                        ignore_index, reduction, avg_factor,
+                                        self.avg_non_ignore)
         else:
-            loss = cross_entropy(pred, target, weight, self.class_weight, ignore_index,
+            loss = cross_entropy(pred, target, weight, self.class_weight_buffer, ignore_index,
                                  self.label_smoothing, reduction, avg_factor,
                                  self.avg_non_ignore)
         return self.scale(loss)

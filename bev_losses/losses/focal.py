@@ -29,7 +29,7 @@ from torch import Tensor
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .checks import (check_bool, check_class_weight_arg, check_index, check_labels,
+from .checks import (check_bool, check_index, check_labels,
                      check_number, check_pred, check_probabilities, check_target_tensor,
                      class_weight_tensor)
 from .cross_entropy import softmax_targets
@@ -263,7 +263,7 @@ class FocalLoss(BaseLoss):
         if activated and not use_sigmoid:
             raise ValueError('activated=True is only supported with use_sigmoid=True')
         self.gamma, self.alpha = _check_gamma_alpha(gamma, alpha)
-        self.class_weight = check_class_weight_arg(class_weight)
+        self.set_class_weight(class_weight)
         self.ignore_index = check_index(ignore_index, 'ignore_index')
 
     def forward(self,
@@ -276,12 +276,12 @@ class FocalLoss(BaseLoss):
         reduction = self.resolve_reduction(reduction_override)
         if self.use_sigmoid:
             loss = _sigmoid_focal(pred, target, weight, self.gamma, self.alpha, reduction,
-                                  avg_factor, self.activated, self.class_weight,
+                                  avg_factor, self.activated, self.class_weight_buffer,
                                   self.ignore_index)
         else:
             ignore = -100 if self.ignore_index is None else self.ignore_index
-            loss = _softmax_focal(pred, target, weight, self.gamma, self.class_weight, ignore,
-                                  reduction, avg_factor)
+            loss = _softmax_focal(pred, target, weight, self.gamma, self.class_weight_buffer,
+                                  ignore, reduction, avg_factor)
         return self.scale(loss)
 
     def extra_repr(self) -> str:

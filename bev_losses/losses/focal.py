@@ -6,9 +6,10 @@ Sigmoid form, per element of ``pred (..., C)`` with binary target ``t`` and ``p 
 
 equal to mmdet 3.3's ``FocalLoss`` (its pure-PyTorch path) for integer labels in ``[0, C]``
 (``C`` = background), one-hot or soft targets of ``pred``'s shape, and ``activated=True``
-(probabilities in). With logits and integer labels the one-hot target is a comparison mask and
-the loss is the shared focal term (:mod:`bev_losses.losses.focal_term`): log space, an analytic
-gradient, one tensor saved for backward, no tensor data read.
+(probabilities in). With logits and integer labels the one-hot target is a 0/1 float mask
+(a scatter) and the loss is the shared focal term (:mod:`bev_losses.losses.focal_term`): log
+space, an analytic gradient, one tensor saved for backward, weights folded into its
+coefficients, ``'mean'`` / ``'sum'`` one dot product, no tensor data read.
 
 Softmax form (``use_sigmoid=False``), per sample with class probabilities ``p = softmax(x)``::
 
@@ -34,7 +35,8 @@ from .checks import (check_bool, check_index, check_labels,
                      class_weight_tensor)
 from .cross_entropy import softmax_targets
 from .focal_term import focal_term
-from .reduction import check_avg_factor, check_reduction, divide_nonzero, weight_reduce_loss
+from .reduction import (align_weight, check_avg_factor, check_reduction, divide_nonzero,
+                        reduce_sum, weight_reduce_loss)
 
 __all__ = ['sigmoid_focal_loss', 'softmax_focal_loss', 'FocalLoss']
 
@@ -116,6 +118,35 @@ def sigmoid_focal_loss(pred: Tensor,
                           class_weight, ignore_index)
 
 
+def _one_hot(labels: Tensor, pred: Tensor) -> Tensor:
+    """``(..., C)`` 0/1 one-hot in ``pred``'s dtype of labels ``(...)``; a label outside
+    ``[0, C)`` (the background ``C``, an ignored label) gives an all-zero row. One fill and a
+    scatter of ``(...)`` values: no ``(..., C)`` comparison."""
+    num_classes = pred.shape[-1]
+    index = labels.long().clamp(0, max(num_classes - 1, 0)).unsqueeze(-1)
+    hit = ((labels >= 0) & (labels < num_classes)).unsqueeze(-1).to(pred.dtype)
+    return pred.new_zeros(pred.shape).scatter_(-1, index, hit)
+
+
+def _sigmoid_focal_labels(pred, onehot, valid, weight, gamma, alpha, cw, reduction,
+                          avg_factor) -> Tensor:
+    """Sigmoid focal loss of logits ``(..., C)`` against a 0/1 ``onehot`` of their shape: the
+    focal term with the weight, the ignore mask ``valid (..., 1)`` and the class weights
+    folded into its coefficients; ``'mean'`` / ``'sum'`` one dot product."""
+    c_pos, c_neg = (alpha, 1.0 - alpha) if cw is None else (cw * alpha, cw * (1.0 - alpha))
+    wt = None if weight is None else align_weight(to_float32(weight), pred, 'rows')
+    if valid is not None:
+        keep = valid.to(pred.dtype)
+        wt = keep if wt is None else wt * keep
+    summed = reduction != 'none'
+    loss = focal_term(pred, onehot, c_pos, c_neg, gamma, None, wt, summed)
+    if not summed or avg_factor is not None or reduction == 'sum':
+        return loss if not summed else reduce_sum(loss, pred.numel(), reduction, avg_factor)
+    if valid is not None:                      # mean over the non-ignored elements
+        return divide_nonzero(loss, valid.expand(pred.shape).sum().to(loss.dtype))
+    return reduce_sum(loss, pred.numel(), 'mean')
+
+
 def _sigmoid_focal(pred, target, weight, gamma, alpha, reduction, avg_factor, activated,
                    class_weight, ignore_index) -> Tensor:
     check_pred(pred)
@@ -130,14 +161,13 @@ def _sigmoid_focal(pred, target, weight, gamma, alpha, reduction, avg_factor, ac
         valid = None                   # bool, broadcastable to the loss: non-ignored elements
         if target.shape == pred.shape[:-1] and not target.is_floating_point():
             check_labels(target, num_classes + 1, ignore_index)
-            classes = torch.arange(num_classes, device=pred.device)
-            pos = target.unsqueeze(-1) == classes                       # (..., C) one-hot
+            onehot = _one_hot(target, pred)
             if ignore_index is not None:
                 valid = (target != ignore_index).unsqueeze(-1)           # (..., 1)
-            if activated:
-                loss = _focal_dense(pred, pos.to(pred.dtype), gamma, alpha, True)
-            else:
-                loss = focal_term(pred, pos, alpha, 1.0 - alpha, gamma)
+            if not activated:
+                return _sigmoid_focal_labels(pred, onehot, valid, weight, gamma, alpha, cw,
+                                             reduction, avg_factor)
+            loss = _focal_dense(pred, onehot, gamma, alpha, True)
         elif target.shape == pred.shape:
             if target.is_floating_point():
                 check_probabilities(target, ignore_index)

@@ -6,13 +6,16 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 COMPARE_ARGS ?=
 
-.PHONY: setup test compare data bench clean-venv
+.PHONY: setup test test-oldest compare data bench clean-venv
 
 setup:
 	bash scripts/setup_env.sh
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-oldest:
+	bash scripts/test_oldest.sh
 
 compare: setup
 	$(PY) tools/compare_losses.py --work-dir work_dirs/compare $(COMPARE_ARGS)

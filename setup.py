@@ -33,7 +33,7 @@ setup(
     python_requires='>=3.8',
     packages=find_packages(include=['bev_losses', 'bev_losses.*']),
     install_requires=[
-        'torch>=1.13',
+        'torch>=2.1',  # tested: 2.1.2 on Python 3.8 (scripts/test_oldest.sh), 2.13.0 on 3.11
         'mmengine>=0.10.0,<1.0',
     ],
     extras_require={

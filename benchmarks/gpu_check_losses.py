@@ -1,5 +1,7 @@
 """CUDA check and benchmark of every bev_losses loss (run on a machine with a GPU).
 
+0. No synchronisation: forward + backward of every case under
+   ``torch.cuda.set_sync_debug_mode('error')`` (after a warm-up call) raises on none.
 1. Agreement: every loss gives on CUDA the value and gradient it gives on CPU, in float64
    (relative difference <= 1e-10) and float32 (<= 1e-5), for reductions 'none' and 'mean';
    under ``torch.autocast`` (bf16 and fp16, half inputs) the result is float32 and finite,
@@ -210,6 +212,43 @@ def check_agreement(device):
     return ok
 
 
+def check_no_sync(device):
+    """Forward + backward of every case under ``torch.cuda.set_sync_debug_mode('error')``:
+    any device-to-host synchronisation raises (after one warm-up call per case)."""
+    print(f'## No host synchronisation on {device}: forward + backward of every case under '
+          "torch.cuda.set_sync_debug_mode('error')\n")
+    print('| loss | reduction | ok |')
+    print('| --- | --- | --- |')
+    ok = True
+    for i, (name, module, make) in enumerate(cases()):
+        for reduction in ('none', 'mean'):
+            run_case(module, make, i, device, torch.float32, reduction)   # warm-up
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode('error')
+            try:
+                g = torch.Generator().manual_seed(i)
+                grads, others, kw = make(g)
+                x = [t.to(device, torch.float32).requires_grad_() for t in grads]
+                o = [t.to(device, torch.float32) if t.is_floating_point() else t.to(device)
+                     for t in others]
+                kw = {k: v for k, v in kw.items() if not (reduction == 'none'
+                                                          and k == 'avg_factor')}
+                kw = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                      for k, v in kw.items()}
+                torch.cuda.synchronize()
+                out = module(*x, *o, reduction_override=reduction, **kw)
+                out.sum().backward()
+                good, msg = True, ''
+            except RuntimeError as e:   # 'called a synchronizing CUDA operation'
+                good, msg = False, f' ({str(e).splitlines()[0][:80]})'
+            finally:
+                torch.cuda.set_sync_debug_mode('default')
+            ok &= good
+            print(f'| {name} | {reduction} | {"OK" if good else "FAIL" + msg} |')
+    print()
+    return ok
+
+
 def check_autocast(device):
     print(f'## Autocast on {device}: half inputs, result dtype, finite value and gradient\n')
     print('| loss | bf16 | fp16 |')
@@ -331,6 +370,15 @@ def host_syncs(c):
     return sum('synchroniz' in str(x.message) for x in w)
 
 
+def _mmcv_sigmoid_focal():
+    """mmcv's compiled sigmoid focal loss when mmcv with CUDA ops imports here, else None."""
+    try:
+        from mmcv.ops import sigmoid_focal_loss
+    except Exception:  # noqa: BLE001 - mmcv absent or built without ops
+        return None
+    return sigmoid_focal_loss
+
+
 def bench(device, quick, scale=1.0):
     cuda = torch.device(device).type == 'cuda'
     s = (0.02 if quick else 1.0) * scale
@@ -357,10 +405,15 @@ def bench(device, quick, scale=1.0):
     x = leaf(torch.randn(n, 10, generator=g, dtype=torch.float64) * 3)
     y = torch.randint(0, 11, (n,), generator=g).to(device)
     fl = BL.FocalLoss()
-    groups.append((f'Focal sigmoid ({n}, 10) int labels', [
-        Contender('bev_losses', lambda x=x, y=y: fl(x, y), [x]),
-        Contender('autograd reference (mmdet 3.3 py_sigmoid_focal_loss)',
-                  lambda x=x, y=y: ref_sigmoid_focal(x, y), [x])]))
+    focal = [Contender('bev_losses', lambda x=x, y=y: fl(x, y), [x]),
+             Contender('autograd reference (mmdet 3.3 py_sigmoid_focal_loss)',
+                       lambda x=x, y=y: ref_sigmoid_focal(x, y), [x])]
+    mmcv_focal = _mmcv_sigmoid_focal() if cuda else None
+    if mmcv_focal is not None:   # what mmdet's FocalLoss runs on CUDA when mmcv has its ops
+        focal.append(Contender('mmcv CUDA sigmoid_focal_loss (mmdet on CUDA)',
+                               lambda x=x, y=y: mmcv_focal(x, y, 2.0, 0.25, None, 'mean'),
+                               [x]))
+    groups.append((f'Focal sigmoid ({n}, 10) int labels', focal))
     # cross entropy (200000, 10) index targets
     yc = torch.randint(0, 10, (n,), generator=g).to(device)
     ce = BL.CrossEntropyLoss()
@@ -475,6 +528,8 @@ def main():
     if not args.bench_only:
         ok = check_agreement(args.device)
         ok &= check_autocast(args.device)
+        if torch.device(args.device).type == 'cuda':
+            ok &= check_no_sync(args.device)
     bench(args.device, args.quick, args.scale)
     print('ALL CHECKS OK' if ok else 'SOME CHECKS FAILED')
     return 0 if ok else 1

@@ -186,3 +186,23 @@ BY_ID = {c.id: c for c in CASES}
 def call(loss, pred, target, kwargs, **extra):
     """``loss(pred, target, **kwargs, **extra)``: every argument but the first two by keyword."""
     return loss(pred, target, **kwargs, **extra)
+
+
+def cpu_autocast_supports(dtype: torch.dtype) -> bool:
+    """Whether ``torch.autocast('cpu', dtype=dtype)`` really autocasts in this torch (float16 on
+    CPU came with torch 2.4; older versions refuse or disable it)."""
+    import warnings
+
+    from bev_losses.losses.base import _autocast_enabled
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('error', message='.*autocast.*', category=UserWarning)
+            with torch.autocast('cpu', dtype=dtype):
+                return _autocast_enabled('cpu')
+    except (RuntimeError, UserWarning):
+        return False
+
+
+#: torch.compile(fullgraph=True) of the losses needs dynamo support of ``setup_context``
+#: Functions and ``torch.compiler.is_compiling`` (torch >= 2.3)
+COMPILE_FULLGRAPH = hasattr(getattr(torch, 'compiler', None), 'is_compiling')

@@ -72,14 +72,25 @@ def test_equals_mmdet(name, reduction, weight_kind, avg_factor):
 
 
 @pytest.mark.parametrize('name', CASES)
-def test_per_sample_weight_broadcasts_like_mmdet(name):
-    """A ``(N,)`` weight on ``(N, C)`` predictions: we align it as a row weight."""
+def test_weight_broadcasts_from_the_last_dim_like_mmdet(name):
+    """mmdet multiplies the weight onto the element-wise loss with torch broadcasting: a
+    ``(N,)`` weight on a square ``(N, N)`` loss scales columns; a per-row weight is
+    ``(N, 1)``; a ``(N,)`` weight on ``(N, C)``, ``C != N``, is an error in both."""
     ours_cls, mm_cls, _, _, kw = CASES[name]
+    g = torch.Generator().manual_seed(2)
+    pred, target = torch.randn(6, 6, generator=g), torch.randn(6, 6, generator=g)
+    w = torch.rand(6, generator=g)
+    torch.testing.assert_close(ours_cls(**kw)(pred, target, w), mm_cls(**kw)(pred, target, w))
+    torch.testing.assert_close(ours_cls(**kw)(pred, target, w[:, None]),
+                               mm_cls(**kw)(pred, target, w[:, None]))
     pred, target, g = _data(seed=2)
     w = torch.rand(6, generator=g)
-    ours = ours_cls(**kw)(pred, target, w)
-    ref = mm_cls(**kw)(pred, target, w[:, None])
-    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(ours_cls(**kw)(pred, target, w[:, None]),
+                               mm_cls(**kw)(pred, target, w[:, None]))
+    with pytest.raises(RuntimeError):
+        mm_cls(**kw)(pred, target, w)
+    with pytest.raises(ValueError, match=r'\(6,\).*\(6, 7\).*weight\[:, None\]'):
+        ours_cls(**kw)(pred, target, w)
 
 
 @pytest.mark.parametrize('name', CASES)

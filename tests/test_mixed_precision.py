@@ -10,9 +10,16 @@ float64 inputs stay float64.
 import pytest
 import torch
 
-from _loss_cases import CASE_IDS, CASES, call
+from _loss_cases import CASE_IDS, CASES, call, cpu_autocast_supports
 
 HALF = [torch.float16, torch.bfloat16]
+
+
+def _skip_without_cpu_autocast(dtype):
+    if not cpu_autocast_supports(dtype):
+        pytest.skip(f'torch {torch.__version__} has no CPU autocast to {dtype}')
+
+
 HALF_IDS = ['float16', 'bfloat16']
 REDUCTIONS = ['none', 'mean', 'sum']
 
@@ -79,6 +86,7 @@ def test_half_weight_and_avg_factor(case, dtype):
 @pytest.mark.parametrize('case', CASES, ids=CASE_IDS)
 def test_autocast_float32_inputs(case, dtype):
     """Inside ``torch.autocast('cpu', dtype)`` the loss of float32 inputs is unchanged."""
+    _skip_without_cpu_autocast(dtype)
     loss = case.build()
     pred, target, kw = case.inputs()
     for reduction in _reductions(case):
@@ -93,6 +101,7 @@ def test_autocast_float32_inputs(case, dtype):
 def test_autocast_network_output(case, dtype):
     """A prediction made by an autocast matmul (so half) gives a float32 loss and a finite grad
     back into the float32 parameters."""
+    _skip_without_cpu_autocast(dtype)
     loss = case.build()
     pred, target, kw = case.inputs()
     p32 = pred.clone().requires_grad_()
@@ -129,6 +138,7 @@ def test_float64_stays_float64(case):
 @pytest.mark.parametrize('box_format', ['xyxy', 'bev', '3d'])
 def test_giou_functional_and_geometry_under_autocast(box_format, dtype):
     """The functional GIoU loss and the exposed rotated geometry compute in float32 too."""
+    _skip_without_cpu_autocast(dtype)
     from bev_losses.losses import giou_loss
     from bev_losses.ops.rotated_iou import bev_iou_giou, box3d_iou_giou
     from _loss_cases import BY_ID

@@ -17,35 +17,34 @@ def to_float32(x: Optional[Tensor]) -> Optional[Tensor]:
     return x
 
 
-# one shared no-op context (``nullcontext`` is reusable and reentrant): outside autocast,
-# ``no_autocast`` allocates nothing
-_NULL_CONTEXT = contextlib.nullcontext()
-_any_autocast_enabled = getattr(torch._C, '_is_any_autocast_enabled', None)
+def _takes_device_type() -> bool:
+    try:
+        torch.is_autocast_enabled('cpu')
+    except TypeError:  # torch < 2.4: no device argument
+        return False
+    return True
 
 
-def autocast_off() -> bool:
-    """``True`` when autocast is off on every device (one C call, ~0.1 us); ``False`` when it
-    is on somewhere or this torch build cannot tell. Per-call fast paths that skip
-    :func:`no_autocast` and :func:`to_float32` check it first."""
-    return _any_autocast_enabled is not None and not _any_autocast_enabled()
+_AUTOCAST_BY_DEVICE = _takes_device_type()
 
 
-def no_autocast(*tensors) -> contextlib.AbstractContextManager:
-    """A context that disables autocast on the device of the first tensor given.
+def _autocast_enabled(device_type: str) -> bool:
+    if device_type == 'meta':
+        return False
+    if _AUTOCAST_BY_DEVICE:
+        return torch.is_autocast_enabled(device_type)
+    if device_type == 'cuda':
+        return torch.is_autocast_enabled()
+    return device_type == 'cpu' and torch.is_autocast_cpu_enabled()
 
-    Losses compute in float32 (or float64) even inside ``torch.autocast``. Where autocast is
-    not on (checked first for every device at once, ~0.1 us), this is a shared no-op
-    ``nullcontext`` (entering ``torch.autocast`` costs ~10 us a call).
-    """
-    if _any_autocast_enabled is not None and not _any_autocast_enabled():
-        return _NULL_CONTEXT
-    for t in tensors:
-        if isinstance(t, torch.Tensor):
-            device = t.device.type
-            if torch.is_autocast_enabled(device):
-                return torch.autocast(device_type=device, enabled=False)
-            return _NULL_CONTEXT
-    return _NULL_CONTEXT
+
+def no_autocast(t: Tensor) -> contextlib.AbstractContextManager:
+    """A context in which autocast is off on ``t``'s device: the losses compute in float32
+    (float64 stays float64) even inside ``torch.autocast``."""
+    device_type = t.device.type
+    if _autocast_enabled(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class BaseLoss(nn.Module):
@@ -69,6 +68,21 @@ class BaseLoss(nn.Module):
         if reduction_override is None:
             return self.reduction
         return check_reduction(reduction_override, 'reduction_override')
+
+    def set_class_weight(self, class_weight) -> None:
+        """Keep ``class_weight`` (``None`` or a sequence of numbers, checked) as the tuple
+        ``self.class_weight`` and as a float64 buffer that moves with the module
+        (``model.cuda()``): a loss call never copies it from the host (a copy from Python
+        numbers to a GPU synchronises the stream). Not saved in the state dict."""
+        from .checks import check_class_weight_arg
+        self.class_weight = check_class_weight_arg(class_weight)
+        self.register_buffer(
+            'class_weight_buffer', None if self.class_weight is None else
+            torch.tensor(self.class_weight, dtype=torch.float64), persistent=False)
+
+    def scale(self, loss: Tensor) -> Tensor:
+        """``loss_weight * loss``."""
+        return loss * self.loss_weight
 
     def extra_repr(self) -> str:
         return f'reduction={self.reduction!r}, loss_weight={self.loss_weight}'

@@ -33,7 +33,7 @@ from torch.autograd.function import once_differentiable
 
 from ..registry import MODELS
 from .base import BaseLoss, no_autocast, to_float32
-from .reduction import weight_reduce_loss
+from .reduction import check_avg_factor, weight_reduce_loss
 
 __all__ = ['giou_loss', 'GIoULoss']
 
@@ -68,7 +68,6 @@ def _xyxy_giou_loss(pred: Tensor, target: Tensor, eps: float, jac_pred: bool = F
     Returns:
         ``(loss (N,), J_pred (N, 4) or None, J_target (N, 4) or None)``.
     """
-    n = pred.shape[0]
     # Rows [:2] are (x1, y1), rows [2:] (x2, y2): contiguous (2, N) / (N,) rows throughout
     # (column slices of an (N, 4) tensor are strided and several times slower).
     P = pred.t().contiguous()
@@ -82,16 +81,16 @@ def _xyxy_giou_loss(pred: Tensor, target: Tensor, eps: float, jac_pred: bool = F
     if want:
         dead_i = iwh < 0
         dead_e = ewh < 0
-    iwh.clamp_(min=0)
-    ewh.clamp_(min=0)
+    iwh.clamp_min_(0)
+    ewh.clamp_min_(0)
     ov = iwh[0] * iwh[1]
     u = (wh_p[0] * wh_p[1]).add_(wh_t[0] * wh_t[1]).sub_(ov)
     ea = ewh[0] * ewh[1]
     if want:
         dead_u = u < eps
         dead_ea = ea < eps
-    u.clamp_(min=eps)
-    ea.clamp_(min=eps)
+    u.clamp_min_(eps)
+    ea.clamp_min_(eps)
     iou = ov.div_(u)
     # 1 - (iou - (ea - u) / ea), in mmdet's order of operations
     loss = (ea - u).div_(ea).neg_().add_(iou).neg_().add_(1)
@@ -118,35 +117,43 @@ def _xyxy_giou_loss(pred: Tensor, target: Tensor, eps: float, jac_pred: bool = F
         if not need:
             jacs.append(None)
             continue
-        jac = torch.empty((n, 4), dtype=pred.dtype, device=pred.device)
-        jac_t = jac.t()
         h = wh.flip(0).mul_(g_u).add_(half_s, alpha=0.5)
-        torch.addcmul(h, half_d, s_lo, value=sign, out=jac_t[:2]).neg_()
-        torch.addcmul(h, half_d, s_hi, value=-sign, out=jac_t[2:])
-        jacs.append(jac)
+        lo = torch.addcmul(h, half_d, s_lo, value=sign).neg_()
+        hi = torch.addcmul(h, half_d, s_hi, value=-sign)
+        jacs.append(torch.cat((lo, hi)).t())             # (N, 4)
     return loss, jacs[0], jacs[1]
 
 
 class _XYXYGIoULoss(torch.autograd.Function):
     """Element-wise ``1 - GIoU`` of aligned xyxy boxes ``(N, 4)`` -> ``(N,)``.
 
-    The forward also computes the per-pair Jacobians (see :func:`_xyxy_giou_loss`); the backward
-    is one multiplication.
+    The forward also returns the per-pair Jacobians (see :func:`_xyxy_giou_loss`; empty
+    ``(0, 4)`` tensors for an input that needs no gradient), saved for backward, which is one
+    multiplication. ``torch.func``-ready (``setup_context``, a generated vmap rule).
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, pred: Tensor, target: Tensor, eps: float) -> Tensor:
-        loss, jac_p, jac_t = _xyxy_giou_loss(pred, target, eps, ctx.needs_input_grad[0],
-                                             ctx.needs_input_grad[1])
-        ctx.save_for_backward(jac_p, jac_t)
-        return loss
+    def forward(pred: Tensor, target: Tensor, eps: float, jac_pred: bool, jac_target: bool):
+        loss, jp, jt = _xyxy_giou_loss(pred, target, eps, jac_pred, jac_target)
+        empty = pred.new_zeros((0, 4))
+        return loss, (empty if jp is None else jp), (empty if jt is None else jt)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, jp, jt = output
+        ctx.mark_non_differentiable(jp, jt)
+        ctx.save_for_backward(jp, jt)
+        ctx.jac = inputs[3:5]
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g: Tensor):
-        jac_p, jac_t = ctx.saved_tensors
+    def backward(ctx, g: Tensor, _gp, _gt):
+        jp, jt = ctx.saved_tensors
         g = g[:, None]
-        return (None if jac_p is None else jac_p * g, None if jac_t is None else jac_t * g, None)
+        return (jp * g if ctx.jac[0] else None, jt * g if ctx.jac[1] else None,
+                None, None, None)
 
 
 def _check_boxes(pred: Tensor, target: Tensor, box_format: str) -> None:
@@ -185,7 +192,8 @@ def giou_elementwise(pred: Tensor, target: Tensor, box_format: str = 'xyxy',
         target = to_float32(target).to(pred.dtype)
         if box_format == 'xyxy':
             if torch.is_grad_enabled() and (pred.requires_grad or target.requires_grad):
-                return _XYXYGIoULoss.apply(pred, target, float(eps))
+                return _XYXYGIoULoss.apply(pred, target, float(eps), pred.requires_grad,
+                                           target.requires_grad)[0]
             return _xyxy_giou_loss(pred, target, float(eps))[0]
         if box_format == 'bev':
             from ..ops.rotated_iou import bev_iou_giou
@@ -220,6 +228,7 @@ def giou_loss(pred: Tensor,
     Raises:
         ValueError: unknown ``box_format``, wrong box width, shape mismatch, bad weight shape.
     """
+    avg_factor = check_avg_factor(avg_factor)
     loss = giou_elementwise(pred, target, box_format, eps)
     if weight is not None:
         if not isinstance(weight, torch.Tensor):
@@ -261,9 +270,8 @@ class GIoULoss(BaseLoss):
         Returns ``loss_weight`` times the reduced loss: ``(N,)`` for ``'none'``, else a scalar.
         """
         reduction = self.resolve_reduction(reduction_override)
-        loss = giou_loss(pred, target, weight, reduction, avg_factor,
-                         box_format=self.box_format, eps=self.eps)
-        return loss if self.loss_weight == 1.0 else self.loss_weight * loss
+        return self.scale(giou_loss(pred, target, weight, reduction, avg_factor,
+                                    box_format=self.box_format, eps=self.eps))
 
     def extra_repr(self) -> str:
         return f'box_format={self.box_format!r}, eps={self.eps}, ' + super().extra_repr()

@@ -17,24 +17,16 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
-from torch.nn import _reduction as _torch_reduction
 
 from ..registry import MODELS
-from .base import BaseLoss, autocast_off, no_autocast, to_float32
-from .cross_entropy import _check_pred
-from .reduction import EPS, reduce_weighted_sum, weight_reduce_loss
+from .base import BaseLoss, no_autocast, to_float32
+from .checks import check_pred
+from .reduction import check_avg_factor, weight_reduce_loss
 
 __all__ = ['kl_div', 'KLDivLoss']
 
 Number = Union[int, float]
 KL_REDUCTIONS = ('none', 'mean', 'sum', 'batchmean')
-_MEAN, _SUM = _torch_reduction.get_enum('mean'), _torch_reduction.get_enum('sum')
-# A plain (no weight, no avg_factor) probability-target call smaller than this runs
-# ``torch.kl_div``: there the ~15 us of Python the fused Function costs per call (apply, ctx,
-# a Python backward) outweighs its fewer passes (crossover 10k-50k elements, 2 threads).
-_FUSED_MIN_NUMEL = 1 << 15
-_KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def _check_kl_reduction(reduction, name: str = 'reduction') -> str:
@@ -57,41 +49,6 @@ def _check_options(log_target, from_logits, temperature) -> float:
     if not from_logits and temperature != 1:
         raise ValueError('temperature only applies with from_logits=True')
     return float(temperature)
-
-
-class _KLSum(torch.autograd.Function):
-    """``sum(target * (log target - pred)) / divisor`` of probability targets, without the
-    element-wise loss.
-
-    Shapes: ``pred``, ``target`` ``(*)`` of one dtype; output ``()``. ``divisor`` is a number
-    (1, the element count of ``'mean'``, the batch of ``'batchmean'`` or ``avg_factor + eps``),
-    applied inside (one autograd node less than a separate divide).
-
-    The sum is ``sum(xlogy(t, t)) - dot(t, pred)``: two fused reductions, nothing of ``(*)``
-    saved but ``target`` itself (an input). Backward is one multiply,
-    ``target * (-grad_out / divisor)``, as ``torch.kl_div``'s (the same floating-point steps as
-    a divide after this Function). NaN (or ``-inf``) in ``pred`` propagates through the dot
-    product as in torch (``0 * nan``). ``target`` must not need a gradient (the caller checks).
-    """
-
-    @staticmethod
-    def forward(ctx, pred: Tensor, target: Tensor, divisor: float) -> Tensor:
-        total = torch.xlogy(target, target).sum()
-        total = total.sub_(torch.dot(target.reshape(-1), pred.reshape(-1)))
-        if divisor != 1.0:
-            total = total.div_(divisor)
-        ctx.divisor = divisor
-        ctx.save_for_backward(target)
-        return total
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        (target,) = ctx.saved_tensors
-        scale = grad_out.neg()
-        if ctx.divisor != 1.0:
-            scale = scale.div_(ctx.divisor)
-        return target * scale, None, None
 
 
 def kl_div(pred: Tensor,
@@ -132,7 +89,7 @@ def _kl_div(pred: Tensor, target: Tensor, weight: Optional[Tensor], reduction: s
             temperature: float) -> Tensor:
     """:func:`kl_div` once ``reduction`` and the options are validated (the module validates
     them at construction and calls this directly). Shapes as :func:`kl_div`."""
-    _check_pred(pred, min_dim=2 if from_logits else 0)
+    check_pred(pred, min_dim=2 if from_logits else 0)
     if not isinstance(target, torch.Tensor):
         raise TypeError(f'target must be a torch.Tensor, got {type(target).__name__}')
     if not target.is_floating_point():
@@ -140,32 +97,12 @@ def _kl_div(pred: Tensor, target: Tensor, weight: Optional[Tensor], reduction: s
     if target.shape != pred.shape:
         raise ValueError(f'target of shape {tuple(target.shape)} must have the shape of pred '
                          f'{tuple(pred.shape)}')
+    avg_factor = check_avg_factor(avg_factor)
     if reduction == 'batchmean' and avg_factor is not None:
         raise ValueError('avg_factor can not be used with reduction="batchmean"')
     with no_autocast(pred):
         pred = to_float32(pred)
         target = to_float32(target)
-        if (weight is None and reduction != 'none' and not from_logits and not log_target
-                and pred.numel() > 0 and target.dtype == pred.dtype
-                and not (target.requires_grad and torch.is_grad_enabled())):
-            if avg_factor is None and pred.numel() < _FUSED_MIN_NUMEL:
-                # torch's kernel, as F.kl_div runs it, without F's Python wrapper
-                if reduction == 'batchmean':
-                    return torch.kl_div(pred, target, _SUM) / (
-                        pred.shape[0] if pred.dim() > 0 else 1)
-                return torch.kl_div(pred, target, _SUM if reduction == 'sum' else _MEAN)
-            if reduction == 'batchmean':
-                divisor = float(max(pred.shape[0] if pred.dim() > 0 else 1, 1))
-            elif isinstance(avg_factor, torch.Tensor) or (
-                    reduction == 'sum' and avg_factor is not None):
-                total = _KLSum.apply(pred, target, 1.0)
-                return reduce_weighted_sum(total, pred.numel(), reduction, avg_factor)
-            elif reduction == 'sum':
-                divisor = 1.0
-            else:
-                divisor = float(pred.numel()) if avg_factor is None else \
-                    float(avg_factor + EPS)
-            return _KLSum.apply(pred, target, divisor)
         if from_logits:
             pred = F.log_softmax(pred / temperature, dim=1)
             target = F.log_softmax(target / temperature, dim=1)
@@ -175,12 +112,10 @@ def _kl_div(pred: Tensor, target: Tensor, weight: Optional[Tensor], reduction: s
             # a target log-probability of -inf (probability 0) contributes 0, as target 0 does
             # in probability space (torch gives 0 * inf = NaN); NaN in pred still propagates
             zero = torch.isneginf(target) & ~torch.isnan(pred)
-            if bool(zero.any()):
-                loss = loss.masked_fill(zero, 0.0)
+            loss = torch.where(zero, loss.new_zeros(()), loss)
         if from_logits and temperature != 1.0:
             loss = loss * (temperature * temperature)
-        if weight is not None:
-            weight = to_float32(weight)
+        weight = to_float32(weight)
         if reduction == 'batchmean':
             batch = pred.shape[0] if pred.dim() > 0 else 1
             return weight_reduce_loss(loss, weight, 'sum') / max(batch, 1)
@@ -227,23 +162,9 @@ class KLDivLoss(BaseLoss):
                 avg_factor: Optional[Union[Number, Tensor]] = None,
                 reduction_override: Optional[str] = None) -> Tensor:
         """``KL(target || pred)`` reduced, times ``loss_weight``."""
-        reduction = self.reduction
-        if weight is None and avg_factor is None and reduction_override is None \
-                and reduction != 'none' and not self.from_logits and not self.log_target \
-                and self.loss_weight == 1.0 and type(pred) is Tensor and type(target) is Tensor \
-                and pred.dtype in _KERNEL_DTYPES and target.dtype == pred.dtype \
-                and pred.shape == target.shape and 0 < pred.numel() < _FUSED_MIN_NUMEL \
-                and not (target.requires_grad and torch.is_grad_enabled()) and autocast_off():
-            # the small plain call of :func:`_kl_div` (torch's kernel) without its checks,
-            # which cannot fail here: same ops, same values and gradients
-            if reduction == 'batchmean':
-                return torch.kl_div(pred, target, _SUM) / (pred.shape[0] if pred.dim() > 0
-                                                           else 1)
-            return torch.kl_div(pred, target, _SUM if reduction == 'sum' else _MEAN)
         reduction = self.resolve_reduction(reduction_override)
-        loss = _kl_div(pred, target, weight, reduction, avg_factor, self.log_target,
-                       self.from_logits, self.temperature)
-        return loss if self.loss_weight == 1.0 else self.loss_weight * loss
+        return self.scale(_kl_div(pred, target, weight, reduction, avg_factor, self.log_target,
+                                  self.from_logits, self.temperature))
 
     def extra_repr(self) -> str:
         return (f'log_target={self.log_target}, from_logits={self.from_logits}, '

@@ -138,42 +138,36 @@ def _frame(b1: Tensor, b2: Tensor) -> Tuple[Tensor, ...]:
 
 # Layout: per-pair quantities are (K, N) with the pairs last (contiguous, vectorised along N).
 # Corners of box 2: W_k = c + U_k (p e1) + V_k (q e2), counter-clockwise; edge k: W_k -> W_k+1
-# is -2 p e1, -2 q e2, 2 p e1, 2 q e2.
-_CORNER_U = (1., -1., -1., 1.)
-_CORNER_V = (1., 1., -1., -1.)
+# is -2 p e1, -2 q e2, 2 p e1, 2 q e2, with U = (1, -1, -1, 1) and V = (1, 1, -1, -1).
 # Hull: the (8,) support values at the normals +x, e1, +y, e2, -x, -e1, -y, -e2 decide which
 # box holds the hull there; its face there, as 2 of the 16 hull vertices, is
 #   box 1: V3 V0 | V0 V0 | V0 V1 | V1 V1 | V1 V2 | V2 V2 | V2 V3 | V3 V3
 #          with V0..V3 = (a, b), (-a, b), (-a, -b), (a, -b)
 #   box 2: W3 W3 | W3 W0 | W0 W0 | W0 W1 | W1 W1 | W1 W2 | W2 W2 | W2 W3
-_HULL_PX = (1., 1., 1., 1., 1., -1., -1., -1., -1., -1., -1., -1., -1., 1., 1., 1.)
-_HULL_PY = (-1., 1., 1., 1., 1., 1., 1., 1., 1., -1., -1., -1., -1., -1., -1., -1.)
-_HULL_W = (3, 3, 3, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3)
 # A direction component below 1e-12 of the direction's size is raised to that (same sign):
 # the crossing it would give moves by less than 1e-12 of the edge, and no division is by 0.
 _REL_TINY = 1e-12
 _ABS_TINY = 1e-30
-_CONSTS: dict = {}
 
 
-def _consts(ref: Tensor) -> dict:
-    """The constant columns above as ``(K, 1)`` tensors and index vectors, cached per dtype
-    and device."""
-    key = (ref.dtype, ref.device)
-    k = _CONSTS.get(key)
-    if k is None:
-        kw = dict(dtype=ref.dtype, device=ref.device)
-        dev = ref.device
-        col = dict(cu=_CORNER_U, cv=_CORNER_V, hpx=_HULL_PX, hpy=_HULL_PY)
-        k = {name: torch.tensor(v, **kw)[:, None] for name, v in col.items()}
-        k['hw'] = torch.tensor(_HULL_W, device=dev)
-        n20, n16 = torch.arange(20, device=dev), torch.arange(16, device=dev)
-        k['nxt20'], k['prv20'] = (n20 + 1) % 20, (n20 - 1) % 20
-        k['nxt16'], k['prv16'] = (n16 + 1) % 16, (n16 - 1) % 16
-        k['rep2'] = torch.arange(8, device=dev).repeat_interleave(2)
-        k['by_w'] = (n16 + 3) % 16  # hull rows grouped by the corner W0..W3 they may hold
-        _CONSTS[key] = k
-    return k
+def _signs(like: Tensor, runs) -> Tensor:
+    """A ``(K, 1)`` column of +-1 in ``like``'s dtype and device, from ``(sign, count)`` runs
+    (fill kernels on the device: no host-to-device copy, nothing cached)."""
+    return torch.cat([like.new_full((count, 1), sign) for sign, count in runs])
+
+
+# Hull rows 0..15: the x / y sign of box 1's corner each row may hold
+# (V3 V0 | V0 V0 | V0 V1 | V1 V1 | V1 V2 | V2 V2 | V2 V3 | V3 V3, V0..V3 = (a, b), (-a, b),
+# (-a, -b), (a, -b)) and, for box 2, the corner W_k of row k: ((k + 1) // 4 + 3) % 4, that is
+# W3 W3 W3 W0 W0 W0 W0 W1 W1 W1 W1 W2 W2 W2 W2 W3 (the corners repeated 4 times, rolled by 3).
+_HULL_PX = ((1., 5), (-1., 8), (1., 3))
+_HULL_PY = ((-1., 1), (1., 8), (-1., 7))
+
+
+def _repeat_rows(x: Tensor, times: int) -> Tensor:
+    """``(K, N)`` -> ``(K * times, N)``: each row repeated ``times`` times in place."""
+    k, rest = x.shape[0], x.shape[1:]
+    return x[:, None].expand(k, times, *rest).reshape(k * times, *rest)
 
 
 def _safe_inv(x: Tensor, other: Tensor) -> Tensor:
@@ -183,16 +177,16 @@ def _safe_inv(x: Tensor, other: Tensor) -> Tensor:
     return 1 / torch.where(xa < floor, torch.copysign(floor, x), x)
 
 
-def _roll_diff(x: Tensor, nxt: Tensor, prv: Tensor) -> Tensor:
+def _roll_diff(x: Tensor) -> Tensor:
     """``x[k + 1] - x[k - 1]`` along dim 0, cyclically."""
-    return x.index_select(0, nxt) - x.index_select(0, prv)
+    return torch.roll(x, -1, 0) - torch.roll(x, 1, 0)
 
 
 def _slab_interval(w: Tensor, inv: Tensor, h: Tensor) -> Tuple[Tensor, Tensor]:
     """``[lo, hi]``: where ``w + t / inv`` lies in ``[-h, h]``, clipped to ``[-1, 2]``."""
     c = w * inv
     hr = h * inv.abs()
-    return (-hr - c).clamp_(-1, 2), (hr - c).clamp_(-1, 2)
+    return (-hr - c).clamp_min_(-1).clamp_max_(2), (hr - c).clamp_min_(-1).clamp_max_(2)
 
 
 def _areas_forward(a, b, cx, cy, rho, p, q, need_backward: bool = False):
@@ -201,7 +195,6 @@ def _areas_forward(a, b, cx, cy, rho, p, q, need_backward: bool = False):
     Plain tensor operations: autograd can differentiate it directly (the reference of the
     analytic backward in the tests).
     """
-    k = _consts(a)
     cr, sr = torch.cos(rho), torch.sin(rho)
     ux, uy, vx, vy = p * cr, p * sr, -q * sr, q * cr
     # (4, N) corners W_k of box 2 and edges W_k -> W_k+1 (built from (N,) columns: fewer
@@ -221,26 +214,27 @@ def _areas_forward(a, b, cx, cy, rho, p, q, need_backward: bool = False):
     loy, hiy = _slab_interval(wy, ry, b)
     m1, m2 = torch.maximum(lox, loy), torch.minimum(hix, hiy)
     t = torch.stack((torch.zeros_like(lox), torch.minimum(lox, loy), torch.minimum(m1, m2),
-                     torch.maximum(m1, m2), torch.maximum(hix, hiy)), 1).clamp_(0, 1)
+                     torch.maximum(m1, m2), torch.maximum(hix, hiy)), 1).clamp_min_(0).clamp_max_(1)
     X = torch.clamp(torch.addcmul(wx[:, None], t, ex[:, None]), -a, a).view(20, -1)
     Y = torch.clamp(torch.addcmul(wy[:, None], t, ey[:, None]), -b, b).view(20, -1)
-    inter = 0.5 * (X * _roll_diff(Y, k['nxt20'], k['prv20'])).sum(0)
+    inter = 0.5 * (X * _roll_diff(Y)).sum(0)
     # ---- hull: the winning face at each of the 8 normals, 16 vertices --------------------
     d = torch.stack((a - (p * cr + q * sr), a * cr + b * sr - p, b - (p * sr + q * cr),
                      a * sr + b * cr - q))
     c4 = torch.stack((cx, cx * cr + cy * sr, cy, cy * cr - cx * sr))
-    win = torch.cat((d >= c4, d >= -c4)).index_select(0, k['rep2']).to(a.dtype)  # (16, N)
-    qx, qy = wx.index_select(0, k['hw']), wy.index_select(0, k['hw'])
-    hx = torch.addcmul(qx, win, k['hpx'] * a - qx)
-    hy = torch.addcmul(qy, win, k['hpy'] * b - qy)
-    dhy = _roll_diff(hy, k['nxt16'], k['prv16'])
+    win = _repeat_rows(torch.cat((d > c4, d > -c4)), 2).to(a.dtype)  # (16, N)
+    qx = torch.roll(_repeat_rows(wx, 4), 3, 0)
+    qy = torch.roll(_repeat_rows(wy, 4), 3, 0)
+    hx = torch.addcmul(qx, win, _signs(a, _HULL_PX) * a - qx)
+    hy = torch.addcmul(qy, win, _signs(a, _HULL_PY) * b - qy)
+    dhy = _roll_diff(hy)
     hull = 0.5 * (hx * dhy).sum(0)
     if not need_backward:
         return inter, hull, None
     return inter, hull, (cr, sr, lox, hix, loy, hiy, win, hx, dhy)
 
 
-def _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, k):
+def _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy):
     """Partial derivatives of the intersection area w.r.t. ``(a, b, cx, cy, rho, p, q)``.
 
     Moving a piece of boundary changes the area by its normal speed integrated over the part
@@ -251,9 +245,9 @@ def _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, k):
     parameter intervals of box 2's edges are the forward's breakpoints (Liang-Barsky).
     """
     # box 2's edges k (normals e2, -e1, -e2, e1; lengths 2p, 2q, 2p, 2q) inside box 1
-    t0 = torch.maximum(lox, loy).clamp_(min=0)
-    t1 = torch.minimum(hix, hiy).clamp_(max=1)
-    frac = (t1 - t0).clamp_(min=0)  # (4, N)
+    t0 = torch.maximum(lox, loy).clamp_min_(0)
+    t1 = torch.minimum(hix, hiy).clamp_max_(1)
+    frac = (t1 - t0).clamp_min_(0)  # (4, N)
     length = torch.stack((p, q, p, q)) * 2
     m = frac * length
     # d/d rho of the area: sum_k length_k^2 frac_k (1 - t0_k - t1_k) / 2
@@ -279,26 +273,30 @@ def _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, k):
     for j in range(4):
         xlo, xhi = _slab_interval(xi0[j], ixi[j], p)
         ylo, yhi = _slab_interval(eta0[j], ieta[j], q)
-        s0 = torch.maximum(xlo, ylo).clamp_(min=0)
-        s1 = torch.minimum(xhi, yhi).clamp_(max=1)
-        ln.append((s1 - s0).clamp_(min=0))
+        s0 = torch.maximum(xlo, ylo).clamp_min_(0)
+        s1 = torch.minimum(xhi, yhi).clamp_max_(1)
+        ln.append((s1 - s0).clamp_min_(0))
     d_a = (ln[0] + ln[1]) * (2 * b)
     d_b = (ln[2] + ln[3]) * (2 * a)
     return d_a, d_b, d_cx, d_cy, d_rho, d_p, d_q
 
 
-def _hull_partials(a, b, p, q, cr, sr, win, hx, dhy, k):
+def _hull_partials(a, b, p, q, cr, sr, win, hx, dhy):
     """Partial derivatives of the hull area w.r.t. ``(a, b, cx, cy, rho, p, q)``: the
     shoelace ``2 H = sum_k hx_k (hy_k+1 - hy_k-1)`` through the selected corners."""
     ghx = 0.5 * dhy  # (16, N)
-    ghy = 0.5 * _roll_diff(hx, k['prv16'], k['nxt16'])
+    ghy = -0.5 * _roll_diff(hx)
     gpx, gpy = ghx * win, ghy * win  # rows held by box 1
-    d_a = (gpx * k['hpx']).sum(0)
-    d_b = (gpy * k['hpy']).sum(0)
-    gwx = (ghx - gpx).index_select(0, k['by_w']).view(4, 4, -1).sum(1)  # (4, N) per corner
-    gwy = (ghy - gpy).index_select(0, k['by_w']).view(4, 4, -1).sum(1)
-    g_ux, g_vx = (gwx * k['cu']).sum(0), (gwx * k['cv']).sum(0)
-    g_uy, g_vy = (gwy * k['cu']).sum(0), (gwy * k['cv']).sum(0)
+    d_a = (gpx * _signs(a, _HULL_PX)).sum(0)
+    d_b = (gpy * _signs(a, _HULL_PY)).sum(0)
+    # rows grouped by the corner W0..W3 they may hold: (4, N) per corner
+    gwx = torch.roll(ghx - gpx, -3, 0).view(4, 4, -1).sum(1)
+    gwy = torch.roll(ghy - gpy, -3, 0).view(4, 4, -1).sum(1)
+    # corners W_k = c + U_k (p e1) + V_k (q e2), U = (1, -1, -1, 1), V = (1, 1, -1, -1)
+    x0, x1, x2, x3 = gwx.unbind(0)
+    y0, y1, y2, y3 = gwy.unbind(0)
+    g_ux, g_vx = x0 - x1 - x2 + x3, x0 + x1 - x2 - x3
+    g_uy, g_vy = y0 - y1 - y2 + y3, y0 + y1 - y2 - y3
     # ux, uy, vx, vy = p cr, p sr, -q sr, q cr
     d_p = g_ux * cr + g_uy * sr
     d_q = g_vy * cr - g_vx * sr
@@ -308,28 +306,32 @@ def _hull_partials(a, b, p, q, cr, sr, win, hx, dhy, k):
 
 class _BevAreas(torch.autograd.Function):
     """``(inter, hull)`` areas ``(N,)`` from the frame ``(a, b, cx, cy, rho, p, q)``, with an
-    analytic backward: :func:`_inter_partials` and :func:`_hull_partials`."""
+    analytic backward: the forward also returns their partial derivatives ``(7, N)`` each
+    (:func:`_inter_partials`, :func:`_hull_partials`; non-differentiable, saved), and backward
+    is ``g_inter * d_inter + g_hull * d_hull``. ``torch.func``-ready (``setup_context``, a
+    generated vmap rule)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, a, b, cx, cy, rho, p, q):
+    def forward(a, b, cx, cy, rho, p, q):
         inter, hull, saved = _areas_forward(a, b, cx, cy, rho, p, q, need_backward=True)
-        ctx.save_for_backward(a, b, cx, cy, p, q, *saved)
-        return inter, hull
+        cr, sr, lox, hix, loy, hiy, win, hx, dhy = saved
+        d_inter = torch.stack(_inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy))
+        d_hull = torch.stack(_hull_partials(a, b, p, q, cr, sr, win, hx, dhy))
+        return inter, hull, d_inter, d_hull
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, _, d_inter, d_hull = output
+        ctx.mark_non_differentiable(d_inter, d_hull)
+        ctx.save_for_backward(d_inter, d_hull)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_inter, g_hull):
-        a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, win, hx, dhy = ctx.saved_tensors
-        k = _consts(a)
-        out = None
-        if g_inter is not None:
-            d = _inter_partials(a, b, cx, cy, p, q, cr, sr, lox, hix, loy, hiy, k)
-            out = [g_inter * x for x in d]
-        if g_hull is not None:
-            d = _hull_partials(a, b, p, q, cr, sr, win, hx, dhy, k)
-            d = [g_hull * x for x in d]
-            out = d if out is None else [x + y for x, y in zip(out, d)]
-        return tuple(out)
+    def backward(ctx, g_inter, g_hull, _gi, _gh):
+        d_inter, d_hull = ctx.saved_tensors
+        return tuple((g_inter * d_inter + g_hull * d_hull).unbind(0))
 
 
 def _bev_areas(b1: Tensor, b2: Tensor, analytic: bool = True):
@@ -339,8 +341,8 @@ def _bev_areas(b1: Tensor, b2: Tensor, analytic: bool = True):
     analytic backward (same values; the tests compare the two gradients).
     """
     frame = _frame(b1, b2)
-    if analytic:
-        inter, hull = _BevAreas.apply(*frame)
+    if analytic and torch.is_grad_enabled() and any(t.requires_grad for t in frame):
+        inter, hull = _BevAreas.apply(*frame)[:2]
     else:
         inter, hull, _ = _areas_forward(*frame)
     area1 = b1[:, 2] * b1[:, 3]
@@ -361,12 +363,16 @@ def _iou_giou(inter: Tensor, size1: Tensor, size2: Tensor, enclose: Tensor,
     size, all ``(N,)``.
 
     ``inter <= min(size1, size2)`` and ``enclose >= union`` hold exactly, so they are imposed
-    on the rounded values too (where they are equalities, both sides have the same gradient):
-    IoU <= 1 and GIoU <= IoU always, and identical boxes give 1.
+    on the rounded values too: IoU <= 1 and GIoU <= IoU always, and identical boxes give 1.
+    The clamps change only values, never the gradient path (they are added as detached
+    corrections): at identical boxes, where ``inter = size = union = enclose``, the loss is at
+    its minimum and its gradient ``(d enclose - d inter) / size`` is 0 because the hull and
+    the intersection resolve the coincident edges alike (``torch.minimum`` / ``maximum`` would
+    split the gradient between equal sides and leave a spurious slope there).
     """
-    inter = torch.minimum(inter, torch.minimum(size1, size2))
+    inter = inter - (inter - torch.minimum(size1, size2)).clamp(min=0).detach()
     union = size1 + size2 - inter
-    enclose = torch.maximum(enclose, union)
+    enclose = enclose + (union - enclose).clamp(min=0).detach()
     union = union.clamp(min=eps)
     enclose = enclose.clamp(min=eps)
     iou = inter / union
@@ -392,12 +398,17 @@ def bev_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[Ten
         ValueError: a shape other than ``(N, 5)``, or different ``N``.
     """
     _check_pair(boxes1, boxes2, 5, 'bev_iou_giou')
-    with no_autocast(boxes1, boxes2):
+    with no_autocast(boxes1):
         b1, b2 = _common_dtype(boxes1, boxes2)
         area1, area2, inter, hull = _bev_areas(b1, b2)
         iou, giou = _iou_giou(inter, area1, area2, hull, eps)
         nan = _nan_of_invalid(b1, b2)
         return iou + nan, giou + nan
+
+
+def _bev_columns(boxes: Tensor) -> Tensor:
+    """``(N, 7)`` 3D boxes -> ``(N, 5)`` ``(x, y, dx, dy, yaw)``."""
+    return torch.cat((boxes[:, 0:2], boxes[:, 3:5], boxes[:, 6:7]), 1)
 
 
 def box3d_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[Tensor, Tensor]:
@@ -421,10 +432,12 @@ def box3d_iou_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tuple[T
         ValueError: a shape other than ``(N, 7)``, or different ``N``.
     """
     _check_pair(boxes1, boxes2, 7, 'box3d_iou_giou')
-    with no_autocast(boxes1, boxes2):
+    with no_autocast(boxes1):
         b1, b2 = _common_dtype(boxes1, boxes2)
-        bev_cols = [0, 1, 3, 4, 6]
-        area1, area2, inter, hull = _bev_areas(b1[:, bev_cols], b2[:, bev_cols])
+        # the BEV columns (x, y, dx, dy, yaw) as slices: with a column index list instead,
+        # torch.compile's inductor (torch 2.13, CPU) returned wrong gradients for x, y, dx,
+        # dy, yaw (index backward accumulating into the gradient the z / dz slices also write)
+        area1, area2, inter, hull = _bev_areas(_bev_columns(b1), _bev_columns(b2))
         z1, h1, z2, h2 = b1[:, 2], b1[:, 5], b2[:, 2], b2[:, 5]
         # overlap s = min(z + dz) - max(z) (< 0: a gap) written as dz - (max(z) - z): exact
         # for equal bottoms, where (z + dz) - z would round (z = 1, dz = 1e-6 in float32)

@@ -9,7 +9,7 @@ equal to mmdet 3.3's ``FocalLoss`` (its pure-PyTorch path) for integer labels in
 (probabilities in). With logits and integer labels the one-hot target is a 0/1 float mask
 (a scatter) and the loss is the shared focal term (:mod:`bev_losses.losses.focal_term`): log
 space, an analytic gradient, one tensor saved for backward, weights folded into its
-coefficients, ``'mean'`` / ``'sum'`` one dot product, no tensor data read.
+coefficients, ``'mean'`` / ``'sum'`` one accurate sum, no tensor data read.
 
 Softmax form (``use_sigmoid=False``), per sample with class probabilities ``p = softmax(x)``::
 
@@ -133,7 +133,7 @@ def _sigmoid_focal_labels(pred, onehot, valid, weight, gamma, alpha, cw, reducti
                           avg_factor) -> Tensor:
     """Sigmoid focal loss of logits ``(..., C)`` against a 0/1 ``onehot`` of their shape: the
     focal term with the weight, the ignore mask ``valid (..., 1)`` and the class weights
-    folded into its coefficients; ``'mean'`` / ``'sum'`` one dot product."""
+    folded into its coefficients; ``'mean'`` / ``'sum'`` one sum (torch's, accurate)."""
     c_pos, c_neg = (alpha, 1.0 - alpha) if cw is None else (cw * alpha, cw * (1.0 - alpha))
     wt = None if weight is None else align_weight(to_float32(weight), pred, 'rows')
     if valid is not None:

@@ -68,10 +68,16 @@ def _power(w: Tensor, e: float) -> Tensor:
 
 
 def _reduce(a: Tensor, b: Tensor, summed: bool) -> Tensor:
-    """``a * b`` (``a`` of the full shape), or its sum as one dot product."""
-    if summed:
-        return torch.dot(a.reshape(-1), b.expand(a.shape).reshape(-1))
-    return a * b
+    """``a * b`` (``a`` of the full shape), or its sum.
+
+    The sum is torch's ``sum`` of the product (pairwise on CPU, a tree on CUDA), not
+    ``torch.dot``: a float32 dot product keeps a few running sums, which on an anchor head's
+    ``(320000, 10)`` focal loss (many tiny negative terms, a few large ones) is off by 3e-5
+    relative (mmdet's sum: 8e-8); nuScenes PointPillars' ``loss_cls`` moved from 0.99306738 to
+    0.99303806. The product is a temporary, not saved for backward.
+    """
+    prod = a * b
+    return prod.sum() if summed else prod
 
 
 def focal_term_forward(u: Tensor, m: Optional[Tensor], s: Optional[Tensor], c: Tensor, e: float,
@@ -87,8 +93,8 @@ def focal_term_forward(u: Tensor, m: Optional[Tensor], s: Optional[Tensor], c: T
         c: coefficient broadcastable to ``(*)`` (see :func:`_coef`; a weight folded in).
         e: exponent of ``w`` (``>= 0``).
         prob_eps: ``eps`` of ``-log(r + eps)`` for probabilities; ``None`` for logits.
-        summed: return the sum ``()`` instead of the element-wise loss: one dot product, the
-            element-wise loss is never built.
+        summed: return the sum ``()`` instead of the element-wise loss (built as a temporary
+            and summed by torch's accurate ``sum``; see :func:`_reduce`).
         need_grad: also compute the gradient.
 
     Returns:

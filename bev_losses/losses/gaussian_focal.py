@@ -20,7 +20,7 @@ index list instead (the mask and its selections are several element-wise passes 
 pays in full): the negative term runs densely with no mask and the positive term on the few
 positives. The choice is made in one place (:func:`~bev_losses.losses.checks.host_reads_free`);
 both variants are tested against the same references. The unreduced loss is built for
-``'none'`` only; ``'mean'`` / ``'sum'`` are one dot product.
+``'none'`` only; ``'mean'`` / ``'sum'`` are one sum of a temporary product.
 """
 from typing import Optional, Union
 
@@ -134,7 +134,7 @@ def _gaussian_focal(pred, target, weight, alpha, gamma, pos_weight, neg_weight, 
         c_neg = _neg_weight_map(target, gamma, neg_weight)
         if weight is not None:
             weight = align_weight(weight, pred, 'broadcast')
-        summed = reduction != 'none'     # then the weighted sum is one dot product
+        summed = reduction != 'none'     # then the weighted sum is one torch sum
         flat = _ones_index(target) if host_reads_free(target) else None
         if flat is not None:
             # CPU: the negative term everywhere (its weight is 0 on the positives unless

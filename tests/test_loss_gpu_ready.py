@@ -287,3 +287,42 @@ def test_no_tensor_from_host_numbers_per_call(case_id, monkeypatch):
         out = call(loss, pred, target, kwargs)
         out.backward()
     assert pred.grad is not None
+
+
+@pytest.mark.parametrize('box_format', ['bev', '3d'])
+def test_center_head_iou_term_is_dense_and_equals_the_kept_boxes(box_format):
+    """``bev_losses.CenterHead``'s IoU term runs over every target slot with the missing ones
+    weighted 0 (no boolean-mask indexing, no host read); it equals the GIoU loss of the kept
+    slots' decoded boxes alone, averaged over them."""
+    pytest.importorskip('mmdet3d')
+    from bev_losses.models.center_head import decode_center_boxes
+    head, feats = _small_center_head(
+        loss_cls=dict(type='bev_losses.GaussianFocalLoss', reduction='mean'),
+        loss_bbox=dict(type='bev_losses.L1Loss', reduction='mean', loss_weight=0.25),
+        loss_iou=dict(type='bev_losses.GIoULoss', box_format=box_format))
+    from mmdet3d.structures import LiDARInstance3DBoxes
+    from mmengine.structures import InstanceData
+    boxes = torch.tensor([[3.3, -4.1, -1.6, 4.2, 1.8, 1.5, 0.4, 1.0, 0.0],
+                          [-6.0, 5.5, -1.5, 0.7, 0.6, 1.7, -1.2, 0.0, 0.5],
+                          [8.0, 7.0, -1.4, 1.8, 0.6, 1.6, 2.9, 0.3, 0.3]])
+    gts = [InstanceData(bboxes_3d=LiDARInstance3DBoxes(boxes, box_dim=9),
+                        labels_3d=torch.tensor([0, 1, 2]))]
+    preds = head(feats)
+    losses = head.loss_by_feat(preds, gts)
+    _, anno_boxes, inds, masks = head.get_targets(gts)
+    cfg = head.train_cfg
+    geometry = dict(feat_width=int(cfg['grid_size'][0]) // int(cfg['out_size_factor']),
+                    out_size_factor=cfg['out_size_factor'], voxel_size=cfg['voxel_size'],
+                    pc_range=cfg['point_cloud_range'], norm_bbox=head.norm_bbox)
+    for task, out in enumerate(preds):
+        out = out[0]
+        code = torch.cat([out[k] for k in ('reg', 'height', 'dim', 'rot', 'vel')], dim=1)
+        pred = head._gather_feat(code.permute(0, 2, 3, 1).flatten(1, 2), inds[task])
+        keep = masks[task].bool()
+        assert keep.any()
+        p = decode_center_boxes(pred[keep], inds[task][keep], **geometry)
+        t = decode_center_boxes(anno_boxes[task][keep], inds[task][keep], **geometry)
+        if box_format == 'bev':
+            p, t = p[:, [0, 1, 3, 4, 6]], t[:, [0, 1, 3, 4, 6]]
+        expected = L.GIoULoss(box_format=box_format, reduction='sum')(p, t) / int(keep.sum())
+        torch.testing.assert_close(losses[f'task{task}.loss_iou'], expected)

@@ -153,16 +153,22 @@ class CenterHead(_MMDet3DCenterHead):
             ind: ``(B, max_objs)`` flat cell index of each target.
             mask: ``(B, max_objs)`` 1 where the target exists.
         """
-        keep = mask.bool() & ~torch.isnan(target_box[..., :8]).any(dim=-1)
-        if not bool(keep.any()):
-            return pred.sum() * 0.0  # zero, attached to the graph
+        # dense over the (B * max_objs) slots, the missing ones weighted 0: no boolean-mask
+        # indexing and no host read (a GPU would synchronise on either)
+        finite = ~torch.isnan(target_box[..., :8]).any(dim=-1)
+        keep = (mask.bool() & finite).reshape(-1).to(pred.dtype)
+        target_box = torch.where(torch.isnan(target_box), target_box.new_zeros(()), target_box)
         cfg = self.train_cfg
         feat_width = int(cfg['grid_size'][0]) // int(cfg['out_size_factor'])
         geometry = dict(feat_width=feat_width, out_size_factor=cfg['out_size_factor'],
                         voxel_size=cfg['voxel_size'], pc_range=cfg['point_cloud_range'],
                         norm_bbox=self.norm_bbox)
-        pred_boxes = decode_center_boxes(pred[keep], ind[keep], **geometry)
-        gt_boxes = decode_center_boxes(target_box[keep], ind[keep], **geometry)
+        flat_ind = ind.reshape(-1)
+        pred_boxes = decode_center_boxes(pred.reshape(-1, pred.shape[-1]), flat_ind, **geometry)
+        gt_boxes = decode_center_boxes(target_box.reshape(-1, target_box.shape[-1]), flat_ind,
+                                       **geometry)
         if getattr(self.loss_iou, 'box_format', None) == 'bev':
-            pred_boxes, gt_boxes = pred_boxes[:, [0, 1, 3, 4, 6]], gt_boxes[:, [0, 1, 3, 4, 6]]
-        return self.loss_iou(pred_boxes, gt_boxes, avg_factor=float(keep.sum()))
+            # (x, y, dx, dy, yaw) as slices (a column index list miscompiles, docs/loss_core.md)
+            pred_boxes, gt_boxes = (torch.cat((b[:, 0:2], b[:, 3:5], b[:, 6:7]), 1)
+                                    for b in (pred_boxes, gt_boxes))
+        return self.loss_iou(pred_boxes, gt_boxes, keep, avg_factor=keep.sum())

@@ -31,8 +31,9 @@ BOOTSTRAP_METRICS = tuple(HIGHER_IS_BETTER)
 class ValCache:
     """The validation batches and ground truth of each distinct validation data config."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._entries: Dict[str, dict] = {}
+        self.seed = seed
 
     @staticmethod
     def key(cfg) -> str:
@@ -47,7 +48,14 @@ class ValCache:
         if k not in self._entries:
             from mmengine.runner import Runner
             loader = Runner.build_dataloader(copy.deepcopy(cfg.compare_val_dataloader))
-            batches = list(loader)
+            # a test pipeline may draw from numpy's global generator (PointShuffle): the same
+            # draws for every comparison, and every run sees the same cached inputs
+            state = np.random.get_state()
+            np.random.seed(self.seed)
+            try:
+                batches = list(loader)
+            finally:
+                np.random.set_state(state)
             self._entries[k] = dict(batches=batches, metainfo=loader.dataset.metainfo,
                                     num_frames=len(loader.dataset))
         return self._entries[k]

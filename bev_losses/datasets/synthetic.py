@@ -54,9 +54,9 @@ SYNTHETIC_CLASSES: Tuple[str, ...] = ('car', 'pedestrian', 'cyclist')
 #: (cars outnumber cyclists more than 4 to 1; KITTI's training split has 18 to 1).
 CLASS_FREQUENCIES: Tuple[float, ...] = (0.7, 0.2, 0.1)
 #: Default ``(min, max)`` labelled objects placed per frame (fewer may fit or be visible).
-OBJECTS_PER_FRAME: Tuple[int, int] = (24, 36)
+OBJECTS_PER_FRAME: Tuple[int, int] = (36, 52)
 #: ``[x_min, y_min, z_min, x_max, y_max, z_max]`` in metres, LiDAR frame.
-POINT_CLOUD_RANGE: Tuple[float, ...] = (-25.6, -25.6, -3.0, 25.6, 25.6, 3.0)
+POINT_CLOUD_RANGE: Tuple[float, ...] = (-19.2, -19.2, -3.0, 19.2, 19.2, 3.0)
 #: Height of the sensor above the ground (the ground plane is at ``z = -SENSOR_HEIGHT``).
 SENSOR_HEIGHT: float = 1.84
 #: Info file names inside ``out_dir``.
@@ -94,7 +94,7 @@ class _ClassSpec:
 
 _CLASS_SPECS: Dict[str, _ClassSpec] = {
     'car': _ClassSpec((4.5, 1.85, 1.6), (0.3, 0.08, 0.1), 0.5, (2.0, 12.0), (0.2, 0.6)),
-    'pedestrian': _ClassSpec((0.75, 0.65, 1.75), (0.08, 0.06, 0.1), 0.6, (0.5, 2.0),
+    'pedestrian': _ClassSpec((0.75, 0.65, 1.75), (0.08, 0.06, 0.1), 0.75, (0.5, 2.0),
                              (0.1, 0.4)),
     'cyclist': _ClassSpec((1.8, 0.65, 1.7), (0.1, 0.05, 0.08), 0.8, (2.5, 7.0), (0.15, 0.5)),
 }

@@ -166,11 +166,11 @@ def _match_class(pred: List[dict], gts: List[dict], label: int, dist_th: float,
     return out
 
 
-def _curves(scores: np.ndarray, tp: np.ndarray, errs: Dict[str, np.ndarray], npos: int,
-            rec_levels: np.ndarray) -> Optional[Dict[str, np.ndarray]]:
+def _curves(scores: np.ndarray, tp: np.ndarray, errs: Optional[Dict[str, np.ndarray]],
+            npos: int, rec_levels: np.ndarray) -> Optional[Dict[str, np.ndarray]]:
     """Precision, confidence and running TP errors on the recall levels, from the ranked
-    predictions of one class (``tp`` 1/0, ``errs[key]`` aligned with them, NaN at FPs); None
-    without any TP."""
+    predictions of one class (``tp`` 1/0, ``errs[key]`` aligned with them, NaN at FPs; None:
+    no error curves, as at the thresholds other than the TP one); None without any TP."""
     is_tp = tp > 0
     if not is_tp.any():
         return None
@@ -182,7 +182,7 @@ def _curves(scores: np.ndarray, tp: np.ndarray, errs: Dict[str, np.ndarray], npo
     confidence = np.interp(rec_levels, rec, scores, right=0)
     match_conf = scores[is_tp]
     curves = dict(precision=precision, confidence=confidence)
-    for key in TP_ERRORS:
+    for key in (TP_ERRORS if errs is not None else ()):
         run = _cummean(errs[key][is_tp])
         # Resample on the recall levels through the score (scores decrease along the list).
         curves[key] = np.interp(confidence[::-1], match_conf[::-1], run[::-1])[::-1]
@@ -232,13 +232,15 @@ class BEVMatches:
             npos = int(num_gts_arr[k])
             if npos == 0:
                 continue
+            with_errs = d == o['tp_threshold']  # the TP errors are read at one threshold
             if identity:
-                scores, tp, errs = m['scores'], m['tp'], {
-                    key: m[f'err_{key}'] for key in TP_ERRORS}
+                scores, tp = m['scores'], m['tp']
+                errs = {key: m[f'err_{key}'] for key in TP_ERRORS} if with_errs else None
             else:
                 rep = counts[m['frame']]
                 scores, tp = np.repeat(m['scores'], rep), np.repeat(m['tp'], rep)
-                errs = {key: np.repeat(m[f'err_{key}'], rep) for key in TP_ERRORS}
+                errs = ({key: np.repeat(m[f'err_{key}'], rep) for key in TP_ERRORS}
+                        if with_errs else None)
             curves[(k, d)] = _curves(scores, tp, errs, npos, rec_levels)
         return _summarise(curves, self.class_names, num_gts, num_preds, self.with_velocity,
                           **o)

@@ -24,7 +24,7 @@ class_names = [
     'pedestrian', 'traffic_cone', 'barrier'
 ]
 metainfo = dict(classes=class_names)
-point_cloud_range = [-25.6, -25.6, -3.0, 25.6, 25.6, 3.0]
+point_cloud_range = [-19.2, -19.2, -3.0, 19.2, 19.2, 3.0]
 input_modality = dict(use_lidar=True, use_camera=False)
 data_prefix = dict(pts='samples/LIDAR_TOP', img='', sweeps='sweeps/LIDAR_TOP')
 backend_args = None
@@ -54,6 +54,9 @@ test_pipeline = [
          use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True, remove_close=True, test_mode=True,
          backend_args=backend_args),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    # as in training: the hard voxelisation keeps the first points of a pillar, and the key
+    # frame comes first (see synthetic_bev.py)
+    dict(type='PointShuffle'),
     dict(type='Pack3DDetInputs', keys=['points'])
 ]
 

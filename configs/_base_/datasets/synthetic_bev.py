@@ -7,7 +7,7 @@ data_root = 'data/synthetic/'
 class_names = ['car', 'pedestrian', 'cyclist']
 metainfo = dict(classes=class_names)
 # If the point cloud range is changed, the model's voxel grid must change with it.
-point_cloud_range = [-25.6, -25.6, -3.0, 25.6, 25.6, 3.0]
+point_cloud_range = [-19.2, -19.2, -3.0, 19.2, 19.2, 3.0]
 input_modality = dict(use_lidar=True, use_camera=False)
 data_prefix = dict(pts='', sweeps='sweeps')
 # Earlier sweeps per key frame (generated and loaded; 0.1 s apart).
@@ -49,6 +49,12 @@ test_pipeline = [
          use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True, test_mode=True,
          backend_args=backend_args),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    # As in training: the hard voxelisation keeps the first `max_num_points` points of a
+    # pillar, and LoadPointsFromMultiSweeps puts the key frame first; unshuffled, the test
+    # points of dense pillars would be the key frame's only, where training saw every sweep
+    # (measured on the same weights: car orientation error 0.54 rad unshuffled, 0.21
+    # shuffled). numpy's generator is seeded by the Runner (and by the comparison's cache).
+    dict(type='PointShuffle'),
     dict(type='Pack3DDetInputs', keys=['points'])
 ]
 

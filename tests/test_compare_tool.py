@@ -149,3 +149,28 @@ def test_changed_config_discards_the_previous_run(tmp_path):
     cl.write_run_config(A, str(run_dir), 0, 6, None)  # other --max-iters: discarded
     assert not (run_dir / 'results.json').exists()
     assert (run_dir / 'config.sha256').is_file()
+
+
+def test_validation_cache_is_the_same_in_every_process(tmp_path):
+    """The cached validation inputs (shuffled points) do not depend on the global random state:
+    a comparison continued in a new process scores its runs on the same inputs."""
+    import torch
+
+    from bev_losses.compare import evaluate as E
+    from bev_losses.compare import runs as cl
+    data = make_tiny_dataset(str(tmp_path / 'data'))
+    opts = {}
+    for item in data_options(data):
+        k, v = item.split('=', 1)
+        opts[k] = int(v) if v.isdigit() else v
+    cfg = cl.write_run_config(A, str(tmp_path / 'run'), 0, 4, opts)
+    torch.manual_seed(1)
+    a = E.ValCache().get(cfg)
+    torch.manual_seed(2)
+    state = torch.get_rng_state()
+    b = E.ValCache().get(cfg)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's state is left alone
+    assert a['num_frames'] == b['num_frames'] == 4
+    for x, y in zip(a['batches'], b['batches']):
+        for p, q in zip(x['inputs']['points'], y['inputs']['points']):
+            assert torch.equal(p, q)

@@ -46,19 +46,31 @@ class ValCache:
         use: one pass of the validation data loader)."""
         k = self.key(cfg)
         if k not in self._entries:
-            from mmengine.runner import Runner
-            loader = Runner.build_dataloader(copy.deepcopy(cfg.compare_val_dataloader))
-            # a test pipeline may draw from numpy's global generator (PointShuffle): the same
-            # draws for every comparison, and every run sees the same cached inputs
-            state = np.random.get_state()
-            np.random.seed(self.seed)
-            try:
-                batches = list(loader)
-            finally:
-                np.random.set_state(state)
-            self._entries[k] = dict(batches=batches, metainfo=loader.dataset.metainfo,
-                                    num_frames=len(loader.dataset))
+            from mmengine.registry import DefaultScope
+            from mmengine.utils import import_modules_from_strings
+            if cfg.get('custom_imports'):
+                import_modules_from_strings(**cfg.custom_imports)
+            with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmdet3d'):
+                self._entries[k] = self._build(cfg)
         return self._entries[k]
+
+    def _build(self, cfg) -> dict:
+        import torch
+        from mmengine.runner import Runner
+        loader = Runner.build_dataloader(copy.deepcopy(cfg.compare_val_dataloader))
+        # a test pipeline may draw random numbers (PointShuffle: torch.randperm): seeded, so a
+        # comparison continued in another process sees the same inputs, and every run of a
+        # comparison sees the same cached inputs
+        np_state, torch_state = np.random.get_state(), torch.get_rng_state()
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+        try:
+            batches = list(loader)
+        finally:
+            np.random.set_state(np_state)
+            torch.set_rng_state(torch_state)
+        return dict(batches=batches, metainfo=loader.dataset.metainfo,
+                    num_frames=len(loader.dataset))
 
 
 def _np(x: Any) -> np.ndarray:

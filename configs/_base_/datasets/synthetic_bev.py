@@ -52,8 +52,9 @@ test_pipeline = [
     # As in training: the hard voxelisation keeps the first `max_num_points` points of a
     # pillar, and LoadPointsFromMultiSweeps puts the key frame first; unshuffled, the test
     # points of dense pillars would be the key frame's only, where training saw every sweep
-    # (measured on the same weights: car orientation error 0.54 rad unshuffled, 0.21
-    # shuffled). numpy's generator is seeded by the Runner (and by the comparison's cache).
+    # (measured on the same weights, 3000 iterations: car orientation error 0.54 rad
+    # unshuffled, 0.15 shuffled; mAP 0.62 vs 0.86). The permutation comes from torch's
+    # generator, seeded by the Runner and by the comparison's validation cache.
     dict(type='PointShuffle'),
     dict(type='Pack3DDetInputs', keys=['points'])
 ]

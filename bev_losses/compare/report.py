@@ -169,7 +169,7 @@ def _interval(iv: Optional[Tuple[float, float]], digits: int = 3) -> str:
 
 def format_difference(d: Optional[Difference], digits: int = 3) -> str:
     """``+0.012 [-0.030, +0.054] [-0.010, +0.035]``: mean, seed interval, frame interval."""
-    if d is None:
+    if d is None or math.isnan(d.mean):
         return '-'
     if not d.comparable:
         return 'not comparable'

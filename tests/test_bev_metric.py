@@ -393,7 +393,8 @@ def test_metric_on_the_nus_bev_dataset_with_ground_truth_as_predictions():
     gt_boxes = ann['gt_bboxes_3d']
     labels = np.asarray(ann['gt_labels_3d'])
     assert (labels == -1).any()  # categories outside the 10 classes: ignored by the metric
-    inside = ((gt_boxes.tensor[:, :2].abs() <= 25.6).all(1)).numpy() & (labels >= 0)
+    half = cfg.point_cloud_range[3]  # the config's square evaluation range
+    inside = ((gt_boxes.tensor[:, :2].abs() <= half).all(1)).numpy() & (labels >= 0)
     keep = torch.as_tensor(labels >= 0)
     pred = InstanceData()
     pred.bboxes_3d = gt_boxes[keep]

@@ -37,7 +37,7 @@ def test_nuscenes_config_trains_one_step():
         assert len(loader.dataset) == 1
         batch = next(iter(loader))
         gt = batch['data_samples'][0].gt_instances_3d
-        assert len(gt.bboxes_3d) > 0  # objects inside the 51.2 m square
+        assert len(gt.bboxes_3d) > 0  # objects inside the config's square
         assert int(gt.labels_3d.max()) < 10
         model = MODELS.build(cfg.model)
         model.init_weights()

@@ -2,9 +2,10 @@
 
     python tools/create_synthetic_data.py --out-dir data/synthetic --num-train 300 --num-val 60
 
-Writes ``synthetic_infos_{train,val}.pkl``, ``points/*.bin`` and ``synthetic_meta.json``. The same
-arguments write identical files. ``--if-missing`` skips the work when the folder already holds a
-data set made with the same arguments.
+Writes ``synthetic_infos_{train,val}.pkl``, ``points/*.bin`` (key frames), ``sweeps/*.bin`` (the
+earlier sweeps) and ``synthetic_meta.json``. The same arguments write identical files.
+``--if-missing`` skips the work when the folder already holds a data set made with the same
+arguments.
 """
 import argparse
 import os
@@ -12,8 +13,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bev_losses.datasets.synthetic import (OBJECTS_PER_FRAME,  # noqa: E402
-                                           ensure_synthetic_dataset, generate_synthetic_dataset)
+from bev_losses.datasets.synthetic import (NUM_SWEEPS, OBJECTS_PER_FRAME,  # noqa: E402
+                                           SWEEP_INTERVAL, ensure_synthetic_dataset,
+                                           generate_synthetic_dataset)
 
 
 def parse_args(argv=None):
@@ -28,6 +30,12 @@ def parse_args(argv=None):
     parser.add_argument('--objects', type=int, nargs=2, default=OBJECTS_PER_FRAME,
                         metavar=('MIN', 'MAX'),
                         help='labelled objects placed per frame (default: %(default)s)')
+    parser.add_argument('--num-sweeps', type=int, default=NUM_SWEEPS,
+                        help='earlier sweeps per key frame (default: %(default)s)')
+    parser.add_argument('--sweep-interval', type=float, default=SWEEP_INTERVAL,
+                        help='seconds between sweeps (default: %(default)s)')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='processes generating frames (same files for any number)')
     parser.add_argument('--if-missing', action='store_true',
                         help='do nothing when the data set exists with the same arguments')
     return parser.parse_args(argv)
@@ -37,7 +45,8 @@ def main(argv=None):
     args = parse_args(argv)
     kwargs = dict(num_train=args.num_train, num_val=args.num_val, seed=args.seed,
                   num_beams=args.num_beams, num_azimuth=args.num_azimuth,
-                  objects_per_frame=tuple(args.objects))
+                  objects_per_frame=tuple(args.objects), num_sweeps=args.num_sweeps,
+                  sweep_interval=args.sweep_interval, workers=args.workers)
     if args.if_missing:
         if not ensure_synthetic_dataset(args.out_dir, verbose=True, **kwargs):
             print(f'[synthetic] {args.out_dir} is up to date')

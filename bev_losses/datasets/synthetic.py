@@ -44,7 +44,7 @@ import pickle
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -54,9 +54,9 @@ SYNTHETIC_CLASSES: Tuple[str, ...] = ('car', 'pedestrian', 'cyclist')
 #: (cars outnumber cyclists more than 4 to 1; KITTI's training split has 18 to 1).
 CLASS_FREQUENCIES: Tuple[float, ...] = (0.7, 0.2, 0.1)
 #: Default ``(min, max)`` labelled objects placed per frame (fewer may fit or be visible).
-OBJECTS_PER_FRAME: Tuple[int, int] = (24, 36)
+OBJECTS_PER_FRAME: Tuple[int, int] = (36, 52)
 #: ``[x_min, y_min, z_min, x_max, y_max, z_max]`` in metres, LiDAR frame.
-POINT_CLOUD_RANGE: Tuple[float, ...] = (-25.6, -25.6, -3.0, 25.6, 25.6, 3.0)
+POINT_CLOUD_RANGE: Tuple[float, ...] = (-19.2, -19.2, -3.0, 19.2, 19.2, 3.0)
 #: Height of the sensor above the ground (the ground plane is at ``z = -SENSOR_HEIGHT``).
 SENSOR_HEIGHT: float = 1.84
 #: Info file names inside ``out_dir``.
@@ -64,7 +64,21 @@ TRAIN_INFO_FILE = 'synthetic_infos_train.pkl'
 VAL_INFO_FILE = 'synthetic_infos_val.pkl'
 META_FILE = 'synthetic_meta.json'
 #: Bump when the generator's output changes for the same arguments (forces regeneration).
-GENERATOR_VERSION = 2  # 2: three classes, busier scenes
+# 2: three classes, busier scenes; 3: earlier sweeps, ego motion, objects with a front.
+GENERATOR_VERSION = 3
+#: Earlier sweeps scanned before every key frame (listed in ``lidar_sweeps``, nearest first).
+NUM_SWEEPS: int = 2
+#: Seconds between consecutive sweeps (a 10 Hz LiDAR; nuScenes' spins at 20 Hz).
+SWEEP_INTERVAL: float = 0.1
+#: Seconds between key frames (nuScenes' annotated samples: 2 Hz).
+KEY_FRAME_INTERVAL: float = 0.5
+#: The ego vehicle drives straight along +x at a speed drawn from this range (m/s) ...
+EGO_SPEED_RANGE: Tuple[float, float] = (2.0, 12.0)
+#: ... or stands still, with this probability.
+EGO_STATIC_PROB: float = 0.3
+#: Columns of every points file: x, y, z, intensity, ring (beam index), as nuScenes' files.
+NUM_POINT_FEATURES: int = 5
+SWEEPS_DIR = 'sweeps'
 
 _SPLIT_CODES = {'train': 0, 'val': 1}
 
@@ -80,7 +94,7 @@ class _ClassSpec:
 
 _CLASS_SPECS: Dict[str, _ClassSpec] = {
     'car': _ClassSpec((4.5, 1.85, 1.6), (0.3, 0.08, 0.1), 0.5, (2.0, 12.0), (0.2, 0.6)),
-    'pedestrian': _ClassSpec((0.75, 0.65, 1.75), (0.08, 0.06, 0.1), 0.6, (0.5, 2.0),
+    'pedestrian': _ClassSpec((0.75, 0.65, 1.75), (0.08, 0.06, 0.1), 0.75, (0.5, 2.0),
                              (0.1, 0.4)),
     'cyclist': _ClassSpec((1.8, 0.65, 1.7), (0.1, 0.05, 0.08), 0.8, (2.5, 7.0), (0.15, 0.5)),
 }
@@ -103,7 +117,13 @@ def _wrap(a: np.ndarray) -> np.ndarray:
 
 
 def _primitives(cls: str, box: np.ndarray) -> List[np.ndarray]:
-    """Split an object's box into primitives that approximate its shape.
+    """Split an object's box into primitives that approximate its shape, with a front.
+
+    Every labelled class is asymmetric along its heading, so its points tell front from back
+    (the heading is observable beyond the 180-degree ambiguity of a box): a car's cabin sits
+    towards the rear (long low bonnet in front, short boot behind), a cyclist's rider sits
+    over the rear wheel, a pedestrian is a tall body with a low forward part (the leading leg
+    of a stride, or a bag carried in front).
 
     Args:
         cls: class name.
@@ -118,14 +138,15 @@ def _primitives(cls: str, box: np.ndarray) -> List[np.ndarray]:
     def sub(offset_long: float, length: float, w: float, z0: float, h: float) -> np.ndarray:
         return np.array([x + c * offset_long, y + s * offset_long, z + z0, length, w, h, yaw])
 
-    if cls == 'car':
-        return [sub(0.0, dx, dy, 0.0, 0.55 * dz),
-                sub(-0.08 * dx, 0.55 * dx, 0.92 * dy, 0.55 * dz, 0.45 * dz)]
-    if cls == 'cyclist':
-        return [sub(0.0, dx, 0.25 * dy, 0.0, 0.6 * dz),
-                sub(-0.1 * dx, 0.35 * dx, dy, 0.35 * dz, 0.65 * dz)]
-    if cls == 'pedestrian':
-        return [sub(0.0, 0.6 * dx, dy, 0.0, dz)]
+    if cls == 'car':  # body over the whole length; cabin over [-0.4, +0.1] of the length
+        return [sub(0.0, dx, dy, 0.0, 0.5 * dz),
+                sub(-0.15 * dx, 0.5 * dx, 0.92 * dy, 0.5 * dz, 0.5 * dz)]
+    if cls == 'cyclist':  # bike over the whole length; rider over [-0.375, -0.025]
+        return [sub(0.0, dx, 0.25 * dy, 0.0, 0.55 * dz),
+                sub(-0.2 * dx, 0.35 * dx, dy, 0.35 * dz, 0.65 * dz)]
+    if cls == 'pedestrian':  # body over [-0.47, +0.03], low forward part over [+0.06, +0.48]
+        return [sub(-0.22 * dx, 0.5 * dx, dy, 0.0, dz),
+                sub(0.27 * dx, 0.42 * dx, 0.45 * dy, 0.0, 0.5 * dz)]
     return [box.astype(np.float64)]
 
 
@@ -281,29 +302,28 @@ def _points_in_boxes(points: np.ndarray, boxes: np.ndarray, margin: float = 0.0)
             & (rel[..., 2] >= -margin) & (rel[..., 2] <= boxes[:, 5] + margin))
 
 
-def generate_frame(rng: np.random.Generator, num_beams: int = 32, num_azimuth: int = 900,
-                   objects_per_frame: Tuple[int, int] = OBJECTS_PER_FRAME,
-                   range_noise: float = 0.02,
-                   dropout: float = 0.05) -> Tuple[np.ndarray, List[dict]]:
-    """Generate one scene.
+class SyntheticSweep(NamedTuple):
+    """One earlier sweep of a frame: points in the sensor frame of its own time."""
+    points: np.ndarray  #: float32 ``(M, 5)``: x, y, z, intensity, ring (beam index)
+    time_lag: float  #: seconds before the key frame (``timestamp - sweep timestamp``)
+    sensor2lidar_translation: np.ndarray  #: ``(3,)`` sensor position in the key LiDAR frame
 
-    Args:
-        rng: the frame's random generator.
-        num_beams: LiDAR beams (elevations from -30 to +10 degrees).
-        num_azimuth: azimuth steps per revolution.
-        objects_per_frame: inclusive range of labelled objects placed (fewer may fit or be
-            visible).
-        range_noise: std of the range noise (metres).
-        dropout: probability that a return is lost.
 
-    Returns:
-        ``points`` float32 ``(N, 4)`` (x, y, z, intensity) and the list of instance dicts.
+class SyntheticFrame(NamedTuple):
+    """A generated key frame with its earlier sweeps (``generate_frame``)."""
+    points: np.ndarray  #: float32 ``(N, 5)``: x, y, z, intensity, ring; key LiDAR frame
+    instances: List[dict]  #: annotations of the key frame (mmdet3d v1.1 instance dicts)
+    sweeps: List[SyntheticSweep]  #: nearest first
+    ego_velocity: np.ndarray  #: ``(2,)`` m/s in the key LiDAR frame (the ego drives along +x)
+
+
+def _scan(rng: np.random.Generator, ground_z: float, prims: Sequence[np.ndarray],
+          prim_int: Sequence[float], prim_jit: Sequence[float], num_beams: int,
+          num_azimuth: int, range_noise: float, dropout: float) -> np.ndarray:
+    """Ray-cast one revolution of the LiDAR at the origin against the ground and ``prims``.
+
+    Returns float32 ``(N, 5)``: x, y, z, intensity, ring (beam index), sensor frame, uncropped.
     """
-    ground_z = -SENSOR_HEIGHT + float(rng.normal(0.0, 0.03))
-    xy_limit = POINT_CLOUD_RANGE[3] - 0.1
-    boxes, labels, vels = _sample_objects(rng, ground_z, objects_per_frame, xy_limit)
-    clutter, clutter_int, clutter_jit = _sample_clutter(rng, ground_z, boxes, xy_limit)
-
     elev = _beam_elevations(num_beams) + rng.normal(0.0, np.deg2rad(0.05), size=num_beams)
     az = -np.pi + (np.arange(num_azimuth) + rng.uniform()) * (2 * np.pi / num_azimuth)
     ce = np.cos(elev)[:, None]
@@ -314,46 +334,100 @@ def generate_frame(rng: np.random.Generator, num_beams: int = 32, num_azimuth: i
         t_ground = np.where(dirs[..., 2] < 0, ground_z / dirs[..., 2], np.inf)
     t_hit = np.minimum(t_ground, max_range)
     hit_id = np.where(np.isfinite(t_ground) & (t_ground < max_range), 0, -1).astype(np.int64)
-
-    # Ids: 0 ground, 1..P object primitives, P+1.. clutter.
-    prim_owner: List[int] = []
-    prim_int: List[float] = []
-    prim_jit: List[float] = []
-    obj_int = [rng.uniform(*_CLASS_SPECS[SYNTHETIC_CLASSES[lb]].intensity) for lb in labels]
-    ident = 1
-    for k, (box, label) in enumerate(zip(boxes, labels)):
-        for prim in _primitives(SYNTHETIC_CLASSES[label], box):
-            _cast_box(t_hit, hit_id, dirs, az, prim, ident)
-            prim_owner.append(k)
-            prim_int.append(obj_int[k])
-            prim_jit.append(0.01)
-            ident += 1
-    for prim, ins, jit in zip(clutter, clutter_int, clutter_jit):
+    # Ids: 0 ground, 1.. the primitives in order.
+    for ident, prim in enumerate(prims, 1):
         _cast_box(t_hit, hit_id, dirs, az, prim, ident)
-        prim_owner.append(-1)
-        prim_int.append(ins)
-        prim_jit.append(jit)
-        ident += 1
-
+    ring = np.broadcast_to(np.arange(num_beams)[:, None], hit_id.shape)
     valid = (hit_id >= 0) & (rng.random(hit_id.shape) >= dropout)
     t = t_hit[valid]
     ids = hit_id[valid]
     d = dirs[valid]
-    jit_all = np.concatenate([[0.0], prim_jit])[ids]
+    jit_all = np.concatenate([[0.0], np.asarray(prim_jit, dtype=np.float64)])[ids]
     t = t + rng.normal(0.0, range_noise, size=t.shape) + rng.normal(0.0, 1.0, t.shape) * jit_all
     xyz = d * t[:, None]
-    int_base = np.concatenate([[0.0], prim_int])[ids]
+    int_base = np.concatenate([[0.0], np.asarray(prim_int, dtype=np.float64)])[ids]
     ground_int = rng.uniform(0.02, 0.15, size=t.shape)
     intensity = np.where(ids == 0, ground_int,
                          int_base * rng.uniform(0.8, 1.2, size=t.shape) / (1 + 0.01 * t))
     # A few retro-reflective returns (plates, signs) on objects.
     bright = (ids > 0) & (rng.random(t.shape) < 0.01)
     intensity = np.where(bright, rng.uniform(0.8, 1.0, size=t.shape), intensity)
-    points = np.concatenate([xyz, np.clip(intensity, 0.0, 1.0)[:, None]], axis=1)
+    return np.concatenate([xyz, np.clip(intensity, 0.0, 1.0)[:, None],
+                           ring[valid][:, None].astype(np.float64)], axis=1).astype(np.float32)
+
+
+def _in_range_mask(xyz: np.ndarray) -> np.ndarray:
     pcr = POINT_CLOUD_RANGE
-    keep = ((points[:, 0] > pcr[0]) & (points[:, 0] < pcr[3]) & (points[:, 1] > pcr[1])
-            & (points[:, 1] < pcr[4]) & (points[:, 2] > pcr[2]) & (points[:, 2] < pcr[5]))
-    points = points[keep].astype(np.float32)
+    return ((xyz[:, 0] > pcr[0]) & (xyz[:, 0] < pcr[3]) & (xyz[:, 1] > pcr[1])
+            & (xyz[:, 1] < pcr[4]) & (xyz[:, 2] > pcr[2]) & (xyz[:, 2] < pcr[5]))
+
+
+def generate_frame(rng: np.random.Generator, num_beams: int = 32, num_azimuth: int = 900,
+                   objects_per_frame: Tuple[int, int] = OBJECTS_PER_FRAME,
+                   num_sweeps: int = NUM_SWEEPS, sweep_interval: float = SWEEP_INTERVAL,
+                   range_noise: float = 0.02, dropout: float = 0.05) -> SyntheticFrame:
+    """Generate one scene: the key frame and ``num_sweeps`` earlier sweeps.
+
+    The ego vehicle drives straight along +x at ``EGO_SPEED_RANGE`` (or stands), objects move
+    at constant velocity along their heading; sweep ``k`` (``k = 1..num_sweeps``) is scanned
+    ``k * sweep_interval`` seconds before the key frame from where the sensor was then, with
+    every object moved back along its velocity. The sensor does not rotate between sweeps
+    (``sensor2lidar`` is a pure translation; see ``generate_synthetic_dataset``).
+
+    Args:
+        rng: the frame's random generator.
+        num_beams: LiDAR beams (elevations from -25 to +8 degrees).
+        num_azimuth: azimuth steps per revolution.
+        objects_per_frame: inclusive range of labelled objects placed (fewer may fit or be
+            visible).
+        num_sweeps: earlier sweeps scanned (0: the key frame only).
+        sweep_interval: seconds between consecutive sweeps.
+        range_noise: std of the range noise (metres).
+        dropout: probability that a return is lost.
+
+    Returns:
+        ``SyntheticFrame``: key-frame points cropped to ``POINT_CLOUD_RANGE``, the instance
+        dicts, the sweeps (sensor frame of their time; cropped to the range once moved into
+        the key frame) and the ego velocity.
+    """
+    ground_z = -SENSOR_HEIGHT + float(rng.normal(0.0, 0.03))
+    xy_limit = POINT_CLOUD_RANGE[3] - 0.1
+    boxes, labels, vels = _sample_objects(rng, ground_z, objects_per_frame, xy_limit)
+    clutter, clutter_int, clutter_jit = _sample_clutter(rng, ground_z, boxes, xy_limit)
+    obj_int = [rng.uniform(*_CLASS_SPECS[SYNTHETIC_CLASSES[lb]].intensity) for lb in labels]
+    ego_speed = 0.0 if rng.random() < EGO_STATIC_PROB else float(rng.uniform(*EGO_SPEED_RANGE))
+    ego_vel = np.array([ego_speed, 0.0])
+
+    def scan_at(lag: float) -> Tuple[np.ndarray, np.ndarray]:
+        """Points of the scan ``lag`` seconds before the key frame, in that sensor's frame,
+        and the sensor position in the key frame."""
+        sensor = np.array([-ego_vel[0] * lag, -ego_vel[1] * lag, 0.0])
+        prims, p_int, p_jit = [], [], []
+        for box, label, vel, ins in zip(boxes, labels, vels, obj_int):
+            moved = np.array(box, dtype=np.float64)
+            moved[:2] -= vel * lag + sensor[:2]
+            for prim in _primitives(SYNTHETIC_CLASSES[label], moved):
+                prims.append(prim)
+                p_int.append(ins)
+                p_jit.append(0.01)
+        for prim, ins, jit in zip(clutter, clutter_int, clutter_jit):
+            moved = np.array(prim, dtype=np.float64)
+            moved[:2] -= sensor[:2]
+            prims.append(moved)
+            p_int.append(ins)
+            p_jit.append(jit)
+        pts = _scan(rng, ground_z, prims, p_int, p_jit, num_beams, num_azimuth, range_noise,
+                    dropout)
+        return pts, sensor
+
+    points, _ = scan_at(0.0)
+    points = points[_in_range_mask(points)]
+    sweeps: List[SyntheticSweep] = []
+    for k in range(1, num_sweeps + 1):
+        lag = k * sweep_interval
+        pts, sensor = scan_at(lag)
+        pts = pts[_in_range_mask(pts[:, :3] + sensor.astype(np.float32))]
+        sweeps.append(SyntheticSweep(pts, float(lag), sensor))
 
     instances: List[dict] = []
     if boxes:
@@ -368,7 +442,7 @@ def generate_frame(rng: np.random.Generator, num_beams: int = 32, num_azimuth: i
                 velocity=[float(v) for v in vel],
                 num_lidar_pts=int(n),
                 bbox_3d_isvalid=True))
-    return points, instances
+    return SyntheticFrame(points, instances, sweeps, ego_vel)
 
 
 def _metainfo() -> dict:
@@ -382,10 +456,12 @@ def _metainfo() -> dict:
 
 
 def _generation_args(num_train: int, num_val: int, seed: int, num_beams: int,
-                     num_azimuth: int, objects_per_frame: Sequence[int]) -> dict:
+                     num_azimuth: int, objects_per_frame: Sequence[int], num_sweeps: int,
+                     sweep_interval: float) -> dict:
     return dict(num_train=int(num_train), num_val=int(num_val), seed=int(seed),
                 num_beams=int(num_beams), num_azimuth=int(num_azimuth),
                 objects_per_frame=[int(v) for v in objects_per_frame],
+                num_sweeps=int(num_sweeps), sweep_interval=float(sweep_interval),
                 generator_version=GENERATOR_VERSION)
 
 
@@ -396,25 +472,80 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _eye_with_translation(t: Sequence[float]) -> List[List[float]]:
+    m = np.eye(4)
+    m[:3, 3] = t
+    return m.tolist()
+
+
+def _write_frame(out_dir: str, split: str, i: int, seed: int, num_beams: int,
+                 num_azimuth: int, objects_per_frame: Tuple[int, int], num_sweeps: int,
+                 sweep_interval: float) -> dict:
+    """Generate frame ``i`` of ``split``, write its points files, return its info dict."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODES[split], i]))
+    frame = generate_frame(rng, num_beams, num_azimuth, objects_per_frame, num_sweeps,
+                           sweep_interval)
+    token = f'{split}_{i:05d}'
+    rel = f'points/{token}.bin'
+    _atomic_write_bytes(osp.join(out_dir, rel), frame.points.tobytes())
+    timestamp = float(i) * KEY_FRAME_INTERVAL
+    sweeps = []
+    for k, sweep in enumerate(frame.sweeps, 1):
+        srel = f'{SWEEPS_DIR}/{token}_{k}.bin'
+        _atomic_write_bytes(osp.join(out_dir, srel), sweep.points.tobytes())
+        t = np.asarray(sweep.sensor2lidar_translation, dtype=np.float64)
+        sweeps.append(dict(
+            timestamp=timestamp - sweep.time_lag,
+            sample_data_token=f'{token}_sweep{k}',
+            ego2global=_eye_with_translation(t),
+            # mmdet3d's LoadPointsFromMultiSweeps maps the sweep into the key frame with
+            # ``p @ lidar2sensor[:3, :3] - lidar2sensor[:3, 3]``; the sensor does not rotate
+            # between sweeps, so this inverse of sensor2lidar = (I, t) is exact.
+            lidar_points=dict(num_pts_feats=NUM_POINT_FEATURES, lidar_path=srel,
+                              lidar2ego=np.eye(4).tolist(),
+                              lidar2sensor=_eye_with_translation(-t))))
+    return dict(
+        sample_idx=i,
+        token=token,
+        timestamp=timestamp,
+        ego2global=np.eye(4).tolist(),
+        ego_velocity=[float(v) for v in frame.ego_velocity],
+        lidar_points=dict(num_pts_feats=NUM_POINT_FEATURES, lidar_path=rel,
+                          lidar2ego=np.eye(4).tolist()),
+        lidar_sweeps=sweeps,
+        instances=frame.instances)
+
+
+def _write_frame_star(args) -> dict:
+    return _write_frame(*args)
+
+
 def generate_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 60,
                                seed: int = 0, num_beams: int = 32, num_azimuth: int = 900,
                                objects_per_frame: Sequence[int] = OBJECTS_PER_FRAME,
-                               verbose: bool = False) -> Dict[str, str]:
+                               num_sweeps: int = NUM_SWEEPS,
+                               sweep_interval: float = SWEEP_INTERVAL,
+                               verbose: bool = False, workers: int = 1) -> Dict[str, str]:
     """Write the synthetic train/val splits to ``out_dir`` (overwriting).
 
     Args:
         out_dir: output folder (created).
         num_train / num_val: frames per split (>= 0).
         seed: base seed; frame ``i`` of a split uses ``SeedSequence([seed, split, i])``.
-        num_beams / num_azimuth: LiDAR resolution (rays per frame = product).
+        num_beams / num_azimuth: LiDAR resolution (rays per scan = product).
         objects_per_frame: ``(min, max)`` labelled objects placed per frame.
+        num_sweeps: earlier sweeps per key frame (``lidar_sweeps``, nearest first).
+        sweep_interval: seconds between sweeps.
         verbose: print progress.
+        workers: processes generating frames in parallel (the files are the same for any
+            number).
 
     Returns:
         ``dict(train=path, val=path)`` of the info files.
     """
     for name, val in (('num_train', num_train), ('num_val', num_val), ('seed', seed),
-                      ('num_beams', num_beams), ('num_azimuth', num_azimuth)):
+                      ('num_beams', num_beams), ('num_azimuth', num_azimuth),
+                      ('num_sweeps', num_sweeps), ('workers', workers)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
             raise TypeError(f'{name} must be an int, got {type(val).__name__} ({val!r})')
     if num_train < 0 or num_val < 0:
@@ -424,39 +555,53 @@ def generate_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int 
     if num_beams < 1 or num_azimuth < 8:
         raise ValueError(f'num_beams must be >= 1 and num_azimuth >= 8, got {num_beams}, '
                          f'{num_azimuth}')
+    if num_sweeps < 0 or workers < 1:
+        raise ValueError(f'num_sweeps must be >= 0 and workers >= 1, got {num_sweeps}, '
+                         f'{workers}')
+    if (isinstance(sweep_interval, bool) or not isinstance(sweep_interval, (int, float))
+            or not 0 < sweep_interval < KEY_FRAME_INTERVAL):
+        raise ValueError(f'sweep_interval must be a number in (0, {KEY_FRAME_INTERVAL}) s, '
+                         f'got {sweep_interval!r}')
     objects_per_frame = tuple(int(v) for v in objects_per_frame)
     if len(objects_per_frame) != 2 or not 0 <= objects_per_frame[0] <= objects_per_frame[1]:
         raise ValueError(f'objects_per_frame must be (min, max) with 0 <= min <= max, got '
                          f'{objects_per_frame}')
     os.makedirs(osp.join(out_dir, 'points'), exist_ok=True)
-    args = _generation_args(num_train, num_val, seed, num_beams, num_azimuth, objects_per_frame)
+    os.makedirs(osp.join(out_dir, SWEEPS_DIR), exist_ok=True)
+    args = _generation_args(num_train, num_val, seed, num_beams, num_azimuth, objects_per_frame,
+                            num_sweeps, sweep_interval)
     paths = {}
     start = time.time()
-    for split, num in (('train', num_train), ('val', num_val)):
-        data_list = []
-        for i in range(num):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODES[split], i]))
-            points, instances = generate_frame(rng, num_beams, num_azimuth, objects_per_frame)
-            rel = f'points/{split}_{i:05d}.bin'
-            _atomic_write_bytes(osp.join(out_dir, rel), points.tobytes())
-            data_list.append(dict(
-                sample_idx=i,
-                token=f'{split}_{i:05d}',
-                timestamp=float(i) * 0.5,
-                lidar_points=dict(num_pts_feats=4, lidar_path=rel),
-                instances=instances))
-            if verbose and (i + 1) % 50 == 0:
-                print(f'[synthetic] {split}: {i + 1}/{num} frames '
-                      f'({time.time() - start:.1f} s)', flush=True)
-        info = dict(metainfo=_metainfo(), data_list=data_list)
-        path = osp.join(out_dir, TRAIN_INFO_FILE if split == 'train' else VAL_INFO_FILE)
-        _atomic_write_bytes(path, pickle.dumps(info, protocol=4))
-        paths[split] = path
+    pool = None
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('fork'))
+    try:
+        for split, num in (('train', num_train), ('val', num_val)):
+            jobs = [(out_dir, split, i, seed, num_beams, num_azimuth, objects_per_frame,
+                     num_sweeps, float(sweep_interval)) for i in range(num)]
+            results = (pool.map(_write_frame_star, jobs, chunksize=4) if pool is not None
+                       else map(_write_frame_star, jobs))
+            data_list = []
+            for i, item in enumerate(results):
+                data_list.append(item)
+                if verbose and (i + 1) % 50 == 0:
+                    print(f'[synthetic] {split}: {i + 1}/{num} frames '
+                          f'({time.time() - start:.1f} s)', flush=True)
+            info = dict(metainfo=_metainfo(), data_list=data_list)
+            path = osp.join(out_dir, TRAIN_INFO_FILE if split == 'train' else VAL_INFO_FILE)
+            _atomic_write_bytes(path, pickle.dumps(info, protocol=4))
+            paths[split] = path
+    finally:
+        if pool is not None:
+            pool.shutdown()
     # The meta file is written last: its presence marks a complete data set.
     _atomic_write_bytes(osp.join(out_dir, META_FILE),
                         json.dumps(args, indent=2, sort_keys=True).encode())
     if verbose:
-        print(f'[synthetic] wrote {num_train} train + {num_val} val frames to {out_dir} in '
+        print(f'[synthetic] wrote {num_train} train + {num_val} val frames '
+              f'({num_sweeps} earlier sweeps each) to {out_dir} in '
               f'{time.time() - start:.1f} s', flush=True)
     return paths
 
@@ -474,7 +619,9 @@ def read_generation_meta(out_dir: str) -> Optional[dict]:
 def ensure_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 60,
                              seed: int = 0, num_beams: int = 32, num_azimuth: int = 900,
                              objects_per_frame: Sequence[int] = OBJECTS_PER_FRAME,
-                             verbose: bool = True) -> bool:
+                             num_sweeps: int = NUM_SWEEPS,
+                             sweep_interval: float = SWEEP_INTERVAL,
+                             verbose: bool = True, workers: int = 1) -> bool:
     """Generate the data set in ``out_dir`` unless it is there with the same arguments.
 
     It (re)generates when an info file is missing, or when ``synthetic_meta.json`` records
@@ -486,7 +633,7 @@ def ensure_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 
         True when it generated, False when the data set was already there.
     """
     args = _generation_args(num_train, num_val, seed, num_beams, num_azimuth,
-                            objects_per_frame)
+                            objects_per_frame, num_sweeps, sweep_interval)
     os.makedirs(out_dir, exist_ok=True)
     lock_path = osp.join(out_dir, '.generate.lock')
     with open(lock_path, 'a') as lock:
@@ -500,6 +647,6 @@ def ensure_synthetic_dataset(out_dir: str, num_train: int = 300, num_val: int = 
         meta = read_generation_meta(out_dir)
         if have_infos and (meta is None or meta == args):
             return False
-        generate_synthetic_dataset(out_dir, verbose=verbose, **{
+        generate_synthetic_dataset(out_dir, verbose=verbose, workers=workers, **{
             k: v for k, v in args.items() if k != 'generator_version'})
         return True

@@ -6,9 +6,10 @@ bottom-centre LiDAR boxes (KITTI's convention, not nuScenes' gravity centre), tu
 so CenterHead's velocity branch has targets), and, with ``auto_generate=True``, the data set is
 generated in ``data_root`` on first use (see ``ensure_synthetic_dataset``).
 
-Loading uses mmdet3d's standard transforms::
+Loading uses mmdet3d's standard transforms, as for nuScenes::
 
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4)
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5)
+    dict(type='LoadPointsFromMultiSweeps', sweeps_num=2, load_dim=5, use_dim=[0, 1, 2, 3, 4])
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True)
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mmdet3d.datasets import Det3DDataset
 from mmdet3d.structures import LiDARInstance3DBoxes
 
 from ..registry import DATASETS
-from .synthetic import SYNTHETIC_CLASSES, ensure_synthetic_dataset
+from .synthetic import SWEEPS_DIR, SYNTHETIC_CLASSES, ensure_synthetic_dataset
 
 
 @DATASETS.register_module()
@@ -38,7 +39,9 @@ class SyntheticBEVDataset(Det3DDataset):
             with other ``generate_kwargs``) before loading.
         generate_kwargs: keyword arguments of ``ensure_synthetic_dataset`` (``num_train``,
             ``num_val``, ``seed``, ...). Use the same dict for every split of a config.
-        data_prefix: defaults to ``dict(pts='')`` (the info files hold ``points/...`` paths).
+        data_prefix: defaults to ``dict(pts='', sweeps='sweeps')`` (the info files hold
+            ``points/...`` paths; mmdet3d joins a sweep's file name to ``sweeps``); a missing
+            key gets its default.
         **kwargs: the rest of ``Det3DDataset``'s arguments (``metainfo``, ``test_mode``,
             ``box_type_3d`` = 'LiDAR', ...).
 
@@ -71,6 +74,11 @@ class SyntheticBEVDataset(Det3DDataset):
             raise ValueError(f"box_type_3d must be 'LiDAR' for SyntheticBEVDataset, got "
                              f'{box_type_3d!r}')
         self.with_velocity = with_velocity
+        # the key frames' paths are relative to data_root ('points/...'); mmdet3d joins a
+        # sweep's file name to data_prefix['sweeps']
+        data_prefix = dict(pts='') if data_prefix is None else dict(data_prefix)
+        data_prefix.setdefault('pts', '')
+        data_prefix.setdefault('sweeps', SWEEPS_DIR)
         ann_path = ann_file if osp.isabs(ann_file) or not data_root else osp.join(
             data_root, ann_file)
         if auto_generate:
@@ -88,7 +96,7 @@ class SyntheticBEVDataset(Det3DDataset):
             data_root=data_root,
             ann_file=ann_file,
             pipeline=pipeline,
-            data_prefix=dict(pts='') if data_prefix is None else data_prefix,
+            data_prefix=data_prefix,
             box_type_3d=box_type_3d,
             **kwargs)
 

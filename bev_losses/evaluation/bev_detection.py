@@ -34,7 +34,7 @@ bottom: only BEV centres, sizes and yaw are used, so the vertical origin does no
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -116,28 +116,31 @@ def _in_range(boxes: np.ndarray, eval_range: Optional[Sequence[float]]) -> np.nd
             & (boxes[:, 1] <= y1))
 
 
-def _class_curve(pred: List[dict], gts: List[dict], label: int, dist_th: float,
-                 rec_levels: np.ndarray, with_velocity: bool, period: float
-                 ) -> Optional[Dict[str, np.ndarray]]:
-    """Match one class at one threshold; the interpolated curves, or None without any TP."""
-    npos = sum(int((g['labels'] == label).sum()) for g in gts)
-    if npos == 0:
-        return None
+def _match_class(pred: List[dict], gts: List[dict], label: int, dist_th: float,
+                 with_velocity: bool, period: float) -> Dict[str, np.ndarray]:
+    """Greedy matching of one class at one threshold, predictions in decreasing score.
+
+    Returns the predictions of the class in ranked order: ``frame`` (sample index), ``scores``,
+    ``tp`` (1.0 / 0.0) and, per TP error, ``err_<KEY>`` (the error of a TP, NaN elsewhere);
+    ``npos`` is the ground-truth count of the class per sample. A prediction is only ever
+    matched inside its own sample, so the result of each prediction does not depend on the
+    other samples (which is what lets ``BEVMatches.evaluate`` resample frames).
+    """
+    npos = np.array([int((g['labels'] == label).sum()) for g in gts], dtype=np.int64)
     sample_ids, scores, rows = [], [], []
     for s, p in enumerate(pred):
         idx = np.nonzero(p['labels'] == label)[0]
         sample_ids.append(np.full(idx.shape[0], s))
         scores.append(p['scores'][idx])
         rows.append(idx)
-    sample_ids = np.concatenate(sample_ids)
-    scores = np.concatenate(scores)
-    rows = np.concatenate(rows)
+    sample_ids = np.concatenate(sample_ids) if sample_ids else np.zeros(0, dtype=np.int64)
+    scores = np.concatenate(scores) if scores else np.zeros(0)
+    rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     order = np.argsort(-scores, kind='stable')
     gt_idx = [np.nonzero(g['labels'] == label)[0] for g in gts]
     taken = [np.zeros(len(i), dtype=bool) for i in gt_idx]
     tp = np.zeros(order.shape[0])
-    errs = {k: [] for k in TP_ERRORS}
-    match_conf = []
+    errs = {k: np.full(order.shape[0], np.nan) for k in TP_ERRORS}
     for k, o in enumerate(order):
         s = sample_ids[o]
         if len(gt_idx[s]) == 0:
@@ -152,32 +155,98 @@ def _class_curve(pred: List[dict], gts: List[dict], label: int, dist_th: float,
         taken[s][j] = True
         tp[k] = 1
         g = gboxes[j]
-        errs['ATE'].append(dist[j])
-        errs['ASE'].append(1.0 - float(_aligned_iou(g[None, 3:6], pbox[None, 3:6])[0]))
-        errs['AOE'].append(float(_angle_diff(np.asarray(pbox[6]), np.asarray(g[6]), period))
-                           if period > 0 else np.nan)
-        errs['AVE'].append(float(np.hypot(*(pbox[7:9] - g[7:9]))) if with_velocity
-                           else np.nan)
-        match_conf.append(scores[o])
-    if not match_conf:
+        errs['ATE'][k] = dist[j]
+        errs['ASE'][k] = 1.0 - float(_aligned_iou(g[None, 3:6], pbox[None, 3:6])[0])
+        errs['AOE'][k] = (float(_angle_diff(np.asarray(pbox[6]), np.asarray(g[6]), period))
+                          if period > 0 else np.nan)
+        errs['AVE'][k] = (float(np.hypot(*(pbox[7:9] - g[7:9]))) if with_velocity
+                          else np.nan)
+    out = dict(frame=sample_ids[order], scores=scores[order], tp=tp, npos=npos)
+    out.update({f'err_{k}': v for k, v in errs.items()})
+    return out
+
+
+def _curves(scores: np.ndarray, tp: np.ndarray, errs: Optional[Dict[str, np.ndarray]],
+            npos: int, rec_levels: np.ndarray) -> Optional[Dict[str, np.ndarray]]:
+    """Precision, confidence and running TP errors on the recall levels, from the ranked
+    predictions of one class (``tp`` 1/0, ``errs[key]`` aligned with them, NaN at FPs; None:
+    no error curves, as at the thresholds other than the TP one); None without any TP."""
+    is_tp = tp > 0
+    if not is_tp.any():
         return None
     ctp = np.cumsum(tp)
     cfp = np.cumsum(1 - tp)
     prec = ctp / (ctp + cfp)
     rec = ctp / npos
-    conf_sorted = scores[order]
     precision = np.interp(rec_levels, rec, prec, right=0)
-    confidence = np.interp(rec_levels, rec, conf_sorted, right=0)
-    match_conf = np.asarray(match_conf)
+    confidence = np.interp(rec_levels, rec, scores, right=0)
+    match_conf = scores[is_tp]
     curves = dict(precision=precision, confidence=confidence)
-    for key, vals in errs.items():
-        run = _cummean(np.asarray(vals, dtype=np.float64))
+    for key in (TP_ERRORS if errs is not None else ()):
+        run = _cummean(errs[key][is_tp])
         # Resample on the recall levels through the score (scores decrease along the list).
         curves[key] = np.interp(confidence[::-1], match_conf[::-1], run[::-1])[::-1]
     return curves
 
 
-def evaluate_bev_detections(
+class BEVMatches:
+    """The matched detections of a set of samples, scored on any multiset of those samples.
+
+    Built by ``match_bev_detections`` (the validation and matching of
+    ``evaluate_bev_detections``, done once). ``evaluate()`` gives exactly
+    ``evaluate_bev_detections``'s result; ``evaluate(counts)`` scores the samples taken
+    ``counts[i]`` times each (a bootstrap resample of frames), equal to
+    ``evaluate_bev_detections`` on the resampled list of samples up to the order of exactly
+    tied scores of different predictions. Matching happens inside a sample only, so a repeated
+    sample repeats its matches; each call is a few vectorised passes, no re-matching.
+    """
+
+    def __init__(self, class_names: List[str], matches: Dict[Tuple[int, float], dict],
+                 num_gts_per_frame: np.ndarray, num_preds_per_frame: np.ndarray,
+                 num_frames: int, with_velocity: bool, options: dict) -> None:
+        self.class_names = class_names
+        self.matches = matches
+        self.num_gts_per_frame = num_gts_per_frame  # (frames, classes)
+        self.num_preds_per_frame = num_preds_per_frame
+        self.num_frames = num_frames
+        self.with_velocity = with_velocity
+        self.options = options
+
+    def evaluate(self, counts: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        """Scores of the samples, each taken ``counts[i]`` times (default: once)."""
+        o = self.options
+        if counts is None:
+            counts = np.ones(self.num_frames, dtype=np.int64)
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.shape != (self.num_frames, ) or (counts < 0).any():
+            raise ValueError(f'counts must be {self.num_frames} non-negative ints, got shape '
+                             f'{counts.shape}')
+        num_gts_arr = counts @ self.num_gts_per_frame
+        num_preds_arr = counts @ self.num_preds_per_frame
+        num_gts = {c: int(num_gts_arr[k]) for k, c in enumerate(self.class_names)}
+        num_preds = {c: int(num_preds_arr[k]) for k, c in enumerate(self.class_names)}
+        rec_levels = np.linspace(0.0, 1.0, 101)
+        identity = bool((counts == 1).all())
+        curves = {}
+        for (k, d), m in self.matches.items():
+            npos = int(num_gts_arr[k])
+            if npos == 0:
+                continue
+            with_errs = d == o['tp_threshold']  # the TP errors are read at one threshold
+            if identity:
+                scores, tp = m['scores'], m['tp']
+                errs = {key: m[f'err_{key}'] for key in TP_ERRORS} if with_errs else None
+            else:
+                rep = counts[m['frame']]
+                scores, tp = np.repeat(m['scores'], rep), np.repeat(m['tp'], rep)
+                errs = ({key: np.repeat(m[f'err_{key}'], rep) for key in TP_ERRORS}
+                        if with_errs else None)
+            curves[(k, d)] = _curves(scores, tp, errs, npos, rec_levels)
+        return _summarise(curves, self.class_names, num_gts, num_preds, self.with_velocity,
+                          **o)
+
+
+def match_bev_detections(
         preds: Sequence[Mapping],
         gts: Sequence[Mapping],
         class_names: Sequence[str],
@@ -191,7 +260,8 @@ def evaluate_bev_detections(
         classes_without_orientation: Sequence[str] = ('traffic_cone', ),
         classes_orientation_period_pi: Sequence[str] = ('barrier', ),
 ) -> Dict[str, Any]:
-    """Score BEV detections against ground truth, nuScenes-style (see the module docstring).
+    """Validate and match BEV detections once: a ``BEVMatches`` that scores any resample of
+    the samples (``evaluate_bev_detections`` is ``match_bev_detections(...).evaluate()``).
 
     Args:
         preds: one mapping per sample with ``bboxes_3d`` ``(N, 7)`` or ``(N, 9)``
@@ -211,11 +281,7 @@ def evaluate_bev_detections(
         classes_orientation_period_pi: orientation compared modulo ``pi``.
 
     Returns:
-        dict with ``mAP``, ``NDS``, ``mATE``, ``mASE``, ``mAOE`` and ``mAVE`` (NaN when no
-        velocity is available), ``mAP_by_threshold`` ``{d: mAP}``, ``class_AP``
-        ``{class: mean AP}``, ``AP`` ``{class: {d: AP}}``, ``tp_errors``
-        ``{class: {ATE/ASE/AOE/AVE: value}}``, ``num_gts`` / ``num_preds`` ``{class: count}``,
-        ``evaluated_classes`` (those with ground truth) and ``with_velocity``.
+        ``BEVMatches``; ``.evaluate()`` returns what ``evaluate_bev_detections`` documents.
 
     Raises:
         ValueError / TypeError: naming the argument, on mismatched lengths or shapes, labels
@@ -294,24 +360,95 @@ def evaluate_bev_detections(
         gt_list.append(dict(boxes=gb, labels=gl))
     with_velocity = pred_vel and gt_vel and len(pred_list) > 0
 
-    rec_levels = np.linspace(0.0, 1.0, 101)
+    matches = {}
+    for k, cname in enumerate(class_names):
+        period = np.pi if cname in classes_orientation_period_pi else 2 * np.pi
+        if cname in classes_without_orientation:
+            period = 0.0
+        for d in dist_thresholds:
+            matches[(k, d)] = _match_class(pred_list, gt_list, k, d, with_velocity, period)
+    num_gts_pf = np.array([[int((g['labels'] == k).sum()) for k in range(num_classes)]
+                           for g in gt_list], dtype=np.int64).reshape(len(gt_list), num_classes)
+    num_preds_pf = np.array([[int((p['labels'] == k).sum()) for k in range(num_classes)]
+                             for p in pred_list], dtype=np.int64)
+    num_preds_pf = num_preds_pf.reshape(len(pred_list), num_classes)
+    options = dict(dist_thresholds=dist_thresholds, tp_threshold=float(tp_threshold),
+                   min_recall=min_recall, min_precision=min_precision,
+                   classes_without_velocity=tuple(classes_without_velocity),
+                   classes_without_orientation=tuple(classes_without_orientation))
+    return BEVMatches(class_names, matches, num_gts_pf, num_preds_pf, len(pred_list),
+                      with_velocity, options)
+
+
+def evaluate_bev_detections(
+        preds: Sequence[Mapping],
+        gts: Sequence[Mapping],
+        class_names: Sequence[str],
+        dist_thresholds: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+        tp_threshold: float = 2.0,
+        min_recall: float = 0.1,
+        min_precision: float = 0.1,
+        max_dets_per_sample: Optional[int] = 500,
+        eval_range: Optional[Sequence[float]] = None,
+        classes_without_velocity: Sequence[str] = ('traffic_cone', 'barrier'),
+        classes_without_orientation: Sequence[str] = ('traffic_cone', ),
+        classes_orientation_period_pi: Sequence[str] = ('barrier', ),
+) -> Dict[str, Any]:
+    """Score BEV detections against ground truth, nuScenes-style (see the module docstring).
+
+    Args:
+        preds: one mapping per sample with ``bboxes_3d`` ``(N, 7)`` or ``(N, 9)``
+            (``x, y, z, dx, dy, dz, yaw[, vx, vy]``; arrays, tensors or mmdet3d boxes),
+            ``scores_3d`` ``(N,)`` and ``labels_3d`` ``(N,)`` (indices into ``class_names``).
+        gts: one mapping per sample, aligned with ``preds``: ``bboxes_3d`` ``(M, 7|9)``,
+            ``labels_3d`` ``(M,)`` (``-1`` = ignore), optional ``velocities`` ``(M, 2)`` used
+            when the boxes have no velocity columns.
+        class_names: the class of each label index.
+        dist_thresholds: BEV centre-distance thresholds (m) of the AP.
+        tp_threshold: the threshold (one of ``dist_thresholds``) of the TP errors.
+        min_recall, min_precision: the nuScenes AP clipping, in ``[0, 1)``.
+        max_dets_per_sample: keep the top-scoring detections per sample (None: all).
+        eval_range: ``(x_min, y_min, x_max, y_max)``: only boxes whose BEV centre is inside
+            count (both predictions and ground truth); None: all.
+        classes_without_velocity / classes_without_orientation: AVE / AOE not defined there.
+        classes_orientation_period_pi: orientation compared modulo ``pi``.
+
+    Returns:
+        dict with ``mAP``, ``NDS``, ``mATE``, ``mASE``, ``mAOE`` and ``mAVE`` (NaN when no
+        velocity is available), ``mAP_by_threshold`` ``{d: mAP}``, ``class_AP``
+        ``{class: mean AP}``, ``AP`` ``{class: {d: AP}}``, ``tp_errors``
+        ``{class: {ATE/ASE/AOE/AVE: value}}``, ``num_gts`` / ``num_preds`` ``{class: count}``,
+        ``evaluated_classes`` (those with ground truth) and ``with_velocity``.
+
+    Raises:
+        ValueError / TypeError: naming the argument, on mismatched lengths or shapes, labels
+        outside ``class_names``, non-finite scores or boxes, or bad options.
+    """
+    return match_bev_detections(
+        preds, gts, class_names, dist_thresholds=dist_thresholds, tp_threshold=tp_threshold,
+        min_recall=min_recall, min_precision=min_precision,
+        max_dets_per_sample=max_dets_per_sample, eval_range=eval_range,
+        classes_without_velocity=classes_without_velocity,
+        classes_without_orientation=classes_without_orientation,
+        classes_orientation_period_pi=classes_orientation_period_pi).evaluate()
+
+
+def _summarise(all_curves: Dict[Tuple[int, float], Optional[dict]], class_names: List[str],
+               num_gts: Dict[str, int], num_preds: Dict[str, int], with_velocity: bool,
+               dist_thresholds: Sequence[float], tp_threshold: float, min_recall: float,
+               min_precision: float, classes_without_velocity: Sequence[str],
+               classes_without_orientation: Sequence[str]) -> Dict[str, Any]:
+    """AP per class and threshold, TP errors, the means and NDS from the curves."""
     first = int(round(100 * min_recall)) + 1
     ap: Dict[str, Dict[float, float]] = {}
     tp_errors: Dict[str, Dict[str, float]] = {}
-    num_gts = {c: int(sum((g['labels'] == k).sum() for g in gt_list))
-               for k, c in enumerate(class_names)}
-    num_preds = {c: int(sum((p['labels'] == k).sum() for p in pred_list))
-                 for k, c in enumerate(class_names)}
     evaluated = [c for c in class_names if num_gts[c] > 0]
     for k, cname in enumerate(class_names):
         if num_gts[cname] == 0:
             continue
-        period = np.pi if cname in classes_orientation_period_pi else 2 * np.pi
-        if cname in classes_without_orientation:
-            period = 0.0
         ap[cname] = {}
         for d in dist_thresholds:
-            curves = _class_curve(pred_list, gt_list, k, d, rec_levels, with_velocity, period)
+            curves = all_curves[(k, d)]
             if curves is None:
                 ap[cname][d] = 0.0
             else:

@@ -131,15 +131,28 @@ class BEVDetectionMetric(BaseMetric):
                 gt=gt))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        class_names = self.class_names
-        if class_names is None:
-            classes = (self.dataset_meta or {}).get('classes')
-            if classes is None:
-                raise ValueError('BEVDetectionMetric needs class_names, or a dataset_meta '
-                                 'with classes')
-            class_names = list(classes)
+        class_names = self.class_names_for()
         res = evaluate_bev_detections([r['pred'] for r in results], [r['gt'] for r in results],
                                       class_names, **self.options)
+        metrics = self.metrics_from_result(res)
+        if self.verbose:
+            print_log(self.format_table(res), logger='current')
+        return metrics
+
+    def class_names_for(self) -> List[str]:
+        """The class names this metric scores (``class_names`` or ``dataset_meta``)."""
+        if self.class_names is not None:
+            return list(self.class_names)
+        classes = (self.dataset_meta or {}).get('classes')
+        if classes is None:
+            raise ValueError('BEVDetectionMetric needs class_names, or a dataset_meta '
+                             'with classes')
+        return list(classes)
+
+    @staticmethod
+    def metrics_from_result(res: Dict[str, Any]) -> Dict[str, float]:
+        """The metric's output keys (without the prefix) from an ``evaluate_bev_detections``
+        result."""
         metrics: Dict[str, float] = {'mAP': res['mAP'], 'NDS': res['NDS']}
         for key in TP_ERRORS:
             if not np.isnan(res['m' + key]):
@@ -148,8 +161,6 @@ class BEVDetectionMetric(BaseMetric):
             metrics[f'mAP_{_fmt_key(d)}'] = v
         for c, v in res['class_AP'].items():
             metrics[f'AP_{c}'] = v
-        if self.verbose:
-            print_log(self.format_table(res), logger='current')
         return metrics
 
     @staticmethod

@@ -1,7 +1,9 @@
 # nuScenes variant of the BEV data set: mmdet3d's NuScenesDataset on standard v1.1 info files
 # (tools/create_data.py of mmdet3d), with the same pipeline shape as synthetic_bev.py so the same
-# model trains unchanged: single sweep, 4 point features (x, y, z, intensity) out of the file's 5,
-# the same point cloud range (the model's voxel grid depends on it).
+# model trains unchanged: the key frame and its earlier sweeps (LoadPointsFromMultiSweeps, as
+# mmdet3d's CenterPoint nuScenes configs: 9 sweeps, close points removed, the key frame repeated
+# when an info lists none), 5 point features (x, y, z, intensity, time lag), the same point cloud
+# range (the model's voxel grid depends on it).
 #
 # Override the location on the command line, e.g.
 #   python tools/train.py CONFIG --cfg-options \
@@ -9,7 +11,7 @@
 #       val_dataloader.dataset.data_root=/data/nuscenes/ \
 #       val_dataloader.dataset.ann_file=nuscenes_infos_val.pkl
 # The one-frame demo of the tests: data_root='../shared/data/real/nuscenes/',
-# ann_file='nuscenes_infos_demo.pkl', data_prefix=dict(pts='').
+# ann_file='nuscenes_infos_demo.pkl', data_prefix=dict(pts='') (its info lists no sweeps).
 #
 # Classes: nuScenes' own 10 names. A model config built on this file must have one output per
 # class (e.g. CenterHead tasks covering `class_names`); a model written for the 5 synthetic
@@ -22,13 +24,17 @@ class_names = [
     'pedestrian', 'traffic_cone', 'barrier'
 ]
 metainfo = dict(classes=class_names)
-point_cloud_range = [-25.6, -25.6, -3.0, 25.6, 25.6, 3.0]
+point_cloud_range = [-19.2, -19.2, -3.0, 19.2, 19.2, 3.0]
 input_modality = dict(use_lidar=True, use_camera=False)
 data_prefix = dict(pts='samples/LIDAR_TOP', img='', sweeps='sweeps/LIDAR_TOP')
 backend_args = None
+num_sweeps = 9
 
 train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=4,
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
+         backend_args=backend_args),
+    dict(type='LoadPointsFromMultiSweeps', sweeps_num=num_sweeps, load_dim=5,
+         use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True, remove_close=True,
          backend_args=backend_args),
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
     dict(type='GlobalRotScaleTrans', rot_range=[-0.785, 0.785],
@@ -42,9 +48,15 @@ train_pipeline = [
     dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
 ]
 test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=4,
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
+         backend_args=backend_args),
+    dict(type='LoadPointsFromMultiSweeps', sweeps_num=num_sweeps, load_dim=5,
+         use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True, remove_close=True, test_mode=True,
          backend_args=backend_args),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    # as in training: the hard voxelisation keeps the first points of a pillar, and the key
+    # frame comes first (see synthetic_bev.py)
+    dict(type='PointShuffle'),
     dict(type='Pack3DDetInputs', keys=['points'])
 ]
 

@@ -7,17 +7,28 @@ data_root = 'data/synthetic/'
 class_names = ['car', 'pedestrian', 'cyclist']
 metainfo = dict(classes=class_names)
 # If the point cloud range is changed, the model's voxel grid must change with it.
-point_cloud_range = [-25.6, -25.6, -3.0, 25.6, 25.6, 3.0]
+point_cloud_range = [-19.2, -19.2, -3.0, 19.2, 19.2, 3.0]
 input_modality = dict(use_lidar=True, use_camera=False)
-data_prefix = dict(pts='')
+data_prefix = dict(pts='', sweeps='sweeps')
+# Earlier sweeps per key frame (generated and loaded; 0.1 s apart).
+num_sweeps = 2
 # Arguments of bev_losses.datasets.ensure_synthetic_dataset; shared by every split so that they
 # all see the same files (a change regenerates the data set).
-synthetic_generate_kwargs = dict(num_train=300, num_val=60, seed=0)
+synthetic_generate_kwargs = dict(num_train=300, num_val=60, seed=0, num_sweeps=num_sweeps)
 backend_args = None
 
-train_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
+# Points: x, y, z, intensity and the time lag (s) of the sweep they come from (0 for the key
+# frame), as mmdet3d's nuScenes configs load them: the files hold x, y, z, intensity, ring;
+# LoadPointsFromMultiSweeps moves the earlier sweeps into the key frame and writes the lag
+# into the fifth column.
+load_points = [
+    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5,
          backend_args=backend_args),
+    dict(type='LoadPointsFromMultiSweeps', sweeps_num=num_sweeps, load_dim=5,
+         use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True, backend_args=backend_args),
+]
+train_pipeline = [
+    *load_points,
     dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
     # No global rotation: the scenes already hold every heading, and at the comparison's short
     # budget it cost accuracy (measured: mAP 0.242 with +-45 degrees, 0.268 without); flips and
@@ -33,9 +44,18 @@ train_pipeline = [
     dict(type='Pack3DDetInputs', keys=['points', 'gt_bboxes_3d', 'gt_labels_3d'])
 ]
 test_pipeline = [
-    dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=4, use_dim=4,
+    *load_points[:1],
+    dict(type='LoadPointsFromMultiSweeps', sweeps_num=num_sweeps, load_dim=5,
+         use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True, test_mode=True,
          backend_args=backend_args),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
+    # As in training: the hard voxelisation keeps the first `max_num_points` points of a
+    # pillar, and LoadPointsFromMultiSweeps puts the key frame first; unshuffled, the test
+    # points of dense pillars would be the key frame's only, where training saw every sweep
+    # (measured on the same weights, 3000 iterations: car orientation error 0.54 rad
+    # unshuffled, 0.15 shuffled; mAP 0.62 vs 0.86). The permutation comes from torch's
+    # generator, seeded by the Runner and by the comparison's validation cache.
+    dict(type='PointShuffle'),
     dict(type='Pack3DDetInputs', keys=['points'])
 ]
 

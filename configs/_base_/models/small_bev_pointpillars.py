@@ -1,11 +1,11 @@
 # The anchor-based twin of small_bev_centerpoint.py: the same pillar encoder, SECOND backbone and
-# SECONDFPN neck (same sizes, same 0.32 m pillars on the 51.2 m x 51.2 m range), with
+# SECONDFPN neck (same sizes, same 0.4 m pillars on the 38.4 m x 38.4 m range), with
 # ``bev_losses.Anchor3DHead`` (mmdet3d's PointPillars head deciding anchor sampling from the built
 # classification loss) so anchor classification and direction losses can be compared. Anchors:
-# one size per class at 0 and 90 degrees, on the stride-2 feature map (80 x 80 cells).
-bev_range = [-25.6, -25.6, -3.0, 25.6, 25.6, 3.0]
-voxel_size = [0.32, 0.32, 6.0]
-grid_size = [160, 160, 1]
+# one size per class at 0 and 90 degrees, on the stride-2 feature map (48 x 48 cells).
+bev_range = [-19.2, -19.2, -3.0, 19.2, 19.2, 3.0]
+voxel_size = [0.4, 0.4, 6.0]
+grid_size = [96, 96, 1]
 bev_class_names = ['car', 'pedestrian', 'cyclist']  # the synthetic data set's
 # mean (dx, dy, dz) per class of the synthetic data set; the anchor bottom at the ground plane
 anchor_sizes = [[4.5, 1.85, 1.6], [0.75, 0.65, 1.75], [1.8, 0.65, 1.7]]
@@ -31,7 +31,7 @@ model = dict(
             max_voxels=(16000, 16000))),
     voxel_encoder=dict(
         type='PillarFeatureNet',
-        in_channels=4,
+        in_channels=5,  # x, y, z, intensity, time lag of the sweep
         feat_channels=[pfn_channels],
         with_distance=False,
         voxel_size=voxel_size,

@@ -211,13 +211,17 @@ def check_labels(labels: Tensor, num_valid: int, ignore_index: Optional[int] = N
 
 
 def check_probabilities(x: Tensor, ignore_index: Optional[int] = None,
-                        name: str = 'target') -> None:
+                        name: str = 'target', bounds: Optional[Sequence[float]] = None) -> None:
     """Values must lie in ``[0, 1]`` (or equal ``ignore_index``), else ``ValueError``; NaN is
-    let through (it propagates into the loss). A value check (see the module docstring)."""
+    let through (it propagates into the loss). A value check (see the module docstring).
+    ``bounds``: ``(min, max)`` of ``x`` where the caller already has them (saves a pass)."""
     if not should_check_values(x):
         return
     x = x.detach()
-    if _in_range(x, 0, 1):
+    if bounds is not None:
+        if 0 <= bounds[0] and bounds[1] <= 1:
+            return
+    elif _in_range(x, 0, 1):
         return
     bad = (x < 0) | (x > 1)
     if ignore_index is not None:

@@ -122,7 +122,9 @@ def _gaussian_focal(pred, target, weight, alpha, gamma, pos_weight, neg_weight, 
     avg_factor = check_avg_factor(avg_factor)
     if activated:
         check_probabilities(pred, name='pred')
-    check_probabilities(target, name='target')
+    # the CPU variant's search for the positives also gives the target's range (one pass)
+    flat, bounds = _ones_index(target) if host_reads_free(target) else (None, None)
+    check_probabilities(target, name='target', bounds=bounds)
     prob_eps = EPS if activated else None
     with no_autocast(pred):
         pred = to_float32(pred)
@@ -135,18 +137,11 @@ def _gaussian_focal(pred, target, weight, alpha, gamma, pos_weight, neg_weight, 
         if weight is not None:
             weight = align_weight(weight, pred, 'broadcast')
         summed = reduction != 'none'     # then the weighted sum is one torch sum
-        flat = _ones_index(target) if host_reads_free(target) else None
         if flat is not None:
             # CPU: the negative term everywhere (its weight is 0 on the positives unless
             # gamma = 0), the positive term on the few positives, found by index (no mask)
-            neg = focal_term(pred, None, 0.0, c_neg, alpha, prob_eps, weight, summed)
-            pos_pred = pred.reshape(-1).index_select(0, flat)
-            pos_w = None if weight is None else \
-                weight.expand(pred.shape).reshape(-1).index_select(0, flat)
-            pos = focal_term(pos_pred, torch.ones_like(flat, dtype=torch.bool), pos_weight,
-                             0.0, alpha, prob_eps, pos_w, summed)
-            loss = neg + pos if summed else \
-                neg.reshape(-1).index_add(0, flat, pos).reshape(pred.shape)
+            loss = focal_term(pred, None, pos_weight, c_neg, alpha, prob_eps, weight, summed,
+                              pos_index=flat)
         elif gamma > 0:
             # dense: (1 - t)**gamma is 0 on the positives, so both terms are one focal term
             loss = focal_term(pred, target == 1, pos_weight, c_neg, alpha, prob_eps, weight,
@@ -158,26 +153,32 @@ def _gaussian_focal(pred, target, weight, alpha, gamma, pos_weight, neg_weight, 
         return reduce_sum(loss, pred.numel(), reduction, avg_factor) if summed else loss
 
 
-def _ones_index(target: Tensor, row: int = 128) -> Optional[Tensor]:
-    """Flat indices ``(M,)`` of the elements equal to 1, sorted: ``target.eq(1).nonzero()``
-    for a CPU heatmap (``None`` where a function transform hides the data, e.g. vmap).
+def _ones_index(target: Tensor, row: int = 128):
+    """Flat indices ``(M,)`` of the elements equal to 1, sorted (``target.eq(1).nonzero()``),
+    and ``(min, max)`` of ``target``, for a CPU heatmap; ``(None, None)`` where a function
+    transform hides the data (vmap).
 
     Heatmaps hold few exact ones, and a dense ``eq`` plus ``nonzero`` over millions of cells
-    costs about five element-wise passes; so the maxima of rows of ``row`` cells are scanned
-    first (one cheap reduction) and only the rows reaching 1 (or NaN) are searched.
+    costs about five element-wise passes; so the maxima of rows of ``row`` cells are taken
+    first (one cheap reduction, which also gives the maximum the value check needs) and only
+    the rows reaching 1 (or NaN) are searched.
     """
     flat = target.reshape(-1)
     n = flat.numel() - flat.numel() % row
     try:
         rows = flat[:n].view(-1, row)
-        hit = rows.amax(1).lt(1).logical_not_().nonzero().squeeze(1)
+        hi = rows.amax(1)              # (amax and amin apart: twice as fast as aminmax(dim))
+        hit = hi.lt(1).logical_not_().nonzero().squeeze(1)
         r, c = rows.index_select(0, hit).eq(1).nonzero(as_tuple=True)
         found = hit[r].mul_(row).add_(c)
         if n < flat.numel():
-            found = torch.cat((found, flat[n:].eq(1).nonzero().squeeze(1).add_(n)))
+            tail = flat[n:]
+            found = torch.cat((found, tail.eq(1).nonzero().squeeze(1).add_(n)))
+            hi = torch.cat((hi, tail))
+        bounds = torch.stack((flat.amin(), hi.max())).tolist() if flat.numel() else None
     except RuntimeError:
-        return None
-    return found
+        return None, None
+    return found, bounds
 
 
 def _with_pos_inds(pred, target, weight, pos_inds, pos_labels, alpha, gamma, pos_weight,

@@ -10,8 +10,9 @@ metainfo = dict(classes=class_names)
 point_cloud_range = [-19.2, -19.2, -3.0, 19.2, 19.2, 3.0]
 input_modality = dict(use_lidar=True, use_camera=False)
 data_prefix = dict(pts='', sweeps='sweeps')
-# Earlier sweeps per key frame (generated and loaded; 0.1 s apart).
-num_sweeps = 2
+# Earlier sweeps per key frame (generated and loaded; 0.15 s apart: the key frame and its sweeps
+# span 0.45 s, as mmdet3d's nuScenes configs' ten sweeps).
+num_sweeps = 3
 # Arguments of bev_losses.datasets.ensure_synthetic_dataset; shared by every split so that they
 # all see the same files (a change regenerates the data set).
 synthetic_generate_kwargs = dict(num_train=300, num_val=60, seed=0, num_sweeps=num_sweeps)

@@ -3,16 +3,23 @@
 mmdet3d 1.4's ``CenterHead.loss_by_feat`` feeds the heatmap loss ``clip_sigmoid(heatmap)``: the
 logits are turned into probabilities *in place* (``sigmoid_``) and clamped to ``[1e-4, 1 - 1e-4]``,
 so the loss never sees logits and its gradient is cut where the clamp is active. This subclass
-adds two opt-in behaviours and is otherwise the parent class:
+computes the parent's losses (the same loss dict, values tested equal) and adds two opt-in
+behaviours:
 
 1. when the built ``loss_cls`` has ``activated = False`` (``bev_losses.GaussianFocalLoss(
-   activated=False)``), the heatmap loss gets the raw logits (no sigmoid, no clamp, no in-place
-   change of the head's output); prediction still applies the sigmoid as before;
+   activated=False)``), the heatmap loss gets the raw logits (no sigmoid, no clamp); prediction
+   still applies the sigmoid as before;
 2. ``loss_iou`` (for example ``bev_losses.GIoULoss(box_format='bev')`` or ``'3d'``): the boxes
    decoded from ``reg``, ``height``, ``dim``, ``rot`` at the positive locations are compared with
    the ground-truth boxes, added to the loss dict as ``task{i}.loss_iou``.
 
-With neither option set, ``loss_by_feat`` *is* the parent's (same loss dict, same side effects).
+Unlike the parent, on a GPU the loss reads nothing back to the host and changes nothing in
+place: target assignment (``get_targets_single``) is :func:`bev_losses.models.center_targets.
+center_point_targets` (the parent's targets, tested equal, for all boxes at once instead of the
+parent's Python loop with its host reads), the heatmap loss's ``avg_factor`` (the parent's
+``max(num_pos, 1)`` through ``.item()``) stays a tensor, and the head's outputs are not modified
+(the parent applies ``sigmoid_`` to ``heatmap`` and adds an ``anno_box`` entry). The whole loss
+compiles into one graph (``torch.compile``; tests/test_loss_gpu_ready.py).
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -23,6 +30,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from bev_losses.registry import MODELS
+
+from .center_targets import center_point_targets
 
 __all__ = ['CenterHead', 'decode_center_boxes']
 
@@ -94,6 +103,45 @@ class CenterHead(_MMDet3DCenterHead):
         super().__init__(*args, **kwargs)
         self.loss_iou = None if loss_iou is None else MODELS.build(loss_iou)
 
+    def get_targets_single(self, gt_instances_3d: InstanceData
+                           ) -> Tuple[List[Tensor], List[Tensor], List[Tensor], List[Tensor]]:
+        """Targets of one sample, per task (the parent's, computed for all boxes at once).
+
+        Args:
+            gt_instances_3d: ``bboxes_3d`` (``N`` boxes with velocity, ``box_dim = 9``) and
+                ``labels_3d`` ``(N,)``.
+
+        Returns:
+            Per task: heatmaps ``(K_t, H, W)``, box codes ``(max_objs, 10)``, indices
+            ``(max_objs,)`` int64, masks ``(max_objs,)`` uint8; ``W, H`` = grid size //
+            ``out_size_factor``.
+        """
+        labels = gt_instances_3d.labels_3d
+        boxes_3d = gt_instances_3d.bboxes_3d
+        boxes = torch.cat((boxes_3d.gravity_center, boxes_3d.tensor[:, 3:]),
+                          dim=1).to(labels.device)
+        cfg = self.train_cfg
+        osf = cfg['out_size_factor']
+        geometry = dict(
+            feature_map_size=[int(g) // osf for g in cfg['grid_size'][:2]],
+            # float32 tensors, as the parent builds them (the arithmetic follows their dtype)
+            voxel_size=torch.tensor(cfg['voxel_size']),
+            pc_range=torch.tensor(cfg['point_cloud_range']),
+            out_size_factor=osf, gaussian_overlap=cfg['gaussian_overlap'],
+            min_radius=cfg['min_radius'], max_objs=cfg['max_objs'] * cfg['dense_reg'],
+            norm_bbox=self.norm_bbox)
+        heatmaps, anno_boxes, inds, masks = [], [], [], []
+        first = 0
+        for names in self.class_names:
+            heatmap, anno_box, ind, mask = center_point_targets(
+                boxes, labels, first, len(names), **geometry)
+            first += len(names)
+            heatmaps.append(heatmap)
+            anno_boxes.append(anno_box)
+            inds.append(ind)
+            masks.append(mask)
+        return heatmaps, anno_boxes, inds, masks
+
     @property
     def heatmap_from_logits(self) -> bool:
         """True when the built ``loss_cls`` declares ``activated = False`` (takes logits)."""
@@ -109,9 +157,6 @@ class CenterHead(_MMDet3DCenterHead):
                 ``dim (B, 3, H, W)``, ``rot (B, 2, H, W)``, ``vel (B, 2, H, W)``.
             batch_gt_instances_3d: per sample, ``bboxes_3d`` and ``labels_3d``.
         """
-        if not self.heatmap_from_logits and self.loss_iou is None:
-            return super().loss_by_feat(preds_dicts, batch_gt_instances_3d, *args, **kwargs)
-
         heatmaps, anno_boxes, inds, masks = self.get_targets(batch_gt_instances_3d)
         loss_dict = dict()
         for task_id, preds_dict in enumerate(preds_dicts):
@@ -121,9 +166,10 @@ class CenterHead(_MMDet3DCenterHead):
             heatmap = out['heatmap']
             if not self.heatmap_from_logits:
                 heatmap = clip_sigmoid(heatmap.clone())
-            num_pos = heatmaps[task_id].eq(1).float().sum().item()
+            # the parent's max(num_pos, 1), kept on the device
+            num_pos = heatmaps[task_id].eq(1).float().sum().clamp(min=1)
             loss_dict[f'task{task_id}.loss_heatmap'] = self.loss_cls(
-                heatmap, heatmaps[task_id], avg_factor=max(num_pos, 1))
+                heatmap, heatmaps[task_id], avg_factor=num_pos)
 
             # (B, max_objs, 10) box codes of the prediction at the target cells.
             box_code = torch.cat(

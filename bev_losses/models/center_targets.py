@@ -78,8 +78,8 @@ def center_point_targets(boxes: Tensor, labels: Tensor, first_label: int, num_cl
             ``first_label .. first_label + num_classes - 1``).
         num_classes: classes of the task.
         feature_map_size: ``(W, H)`` of the heatmap (grid size // out_size_factor).
-        voxel_size: ``(3,)`` metres per voxel (mmdet3d passes a float32 tensor).
-        pc_range: ``(6,)`` point cloud range.
+        voxel_size: ``(3,)`` metres per voxel, a CPU tensor (mmdet3d builds a float32 one).
+        pc_range: ``(6,)`` point cloud range, a CPU tensor.
         out_size_factor: voxels per heatmap cell.
         gaussian_overlap: ``min_overlap`` of the Gaussian radius.
         min_radius: the smallest radius drawn, in cells.
@@ -114,8 +114,8 @@ def center_point_targets(boxes: Tensor, labels: Tensor, first_label: int, num_cl
     box, cls = boxes[order], rank[order]
     slot_used = in_task[order]
 
-    voxel_size = voxel_size.to(device)
-    pc_range = pc_range.to(device)
+    # voxel_size / pc_range stay where they are: their 0-dim elements act as scalars on any
+    # device (no host-to-device copy, which would wait for the stream), as in mmdet3d
     length = box[:, 3] / voxel_size[0] / out_size_factor
     width = box[:, 4] / voxel_size[1] / out_size_factor
     radius = gaussian_radius_cells(width, length, gaussian_overlap)

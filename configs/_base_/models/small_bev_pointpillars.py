@@ -36,7 +36,7 @@ model = dict(
         with_distance=False,
         voxel_size=voxel_size,
         point_cloud_range=bev_range,
-        norm_cfg=dict(type='BN1d', eps=1e-3, momentum=0.1),
+        norm_cfg=dict(type='bev_losses.FlatBatchNorm1d', eps=1e-3, momentum=0.1),
         legacy=False),
     middle_encoder=dict(
         type='PointPillarsScatter',

@@ -16,45 +16,24 @@ Each frame is timed with one, then with the other, ``rounds`` times. Prints one 
 measurement: the median milliseconds per frame of each and their ratio (mmdet3d / ours), with
 ``/proc/loadavg``.
 """
-import argparse
 import copy
 import json
 import os.path as osp
 import statistics
 import sys
-import time
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-
-def _load() -> str:
-    with open('/proc/loadavg') as f:
-        return f.read().split()[0]
-
-
-def _time(fn, items) -> float:
-    t0 = time.perf_counter()
-    for item in items:
-        fn(item)
-    return 1000 * (time.perf_counter() - t0) / len(items)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _model_bench import interleaved_ms, loadavg, parser, train_batches, train_step  # noqa: E402
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default=osp.join(REPO, 'configs', 'compare',
-                                                     '01_bev_gaussian_focal_l1.py'))
-    parser.add_argument('--frames', type=int, default=30)
-    parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=1)
-    args = parser.parse_args(argv)
+    args = parser(__doc__, frames=30, rounds=5).parse_args(argv)
 
     import torch
     torch.set_num_threads(args.threads)
     from mmdet3d.models.dense_heads import CenterHead as MMDet3DCenterHead
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
 
     import bev_losses  # noqa: F401
     cfg = Config.fromfile(args.config)
@@ -62,13 +41,7 @@ def main(argv=None) -> None:
         raise SystemExit(f'{args.config}: the head must be bev_losses.CenterHead')
     with DefaultScope.overwrite_default_scope('mmdet3d'):
         from mmdet3d.registry import MODELS
-        cfg.train_dataloader.batch_size = 1
-        loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
-        batches = []
-        for batch in loader:
-            batches.append(batch)
-            if len(batches) == args.frames:
-                break
+        batches = train_batches(cfg, args.frames)
         torch.manual_seed(0)
         ours = MODELS.build(cfg.model)
         ours.init_weights()
@@ -96,29 +69,14 @@ def main(argv=None) -> None:
         def targets_ours(gt):
             head.get_targets(gt)
 
-        def step(model):
-            def run(d):
-                losses = model(**d, mode='loss')
-                loss, _ = model.parse_losses(losses)
-                model.zero_grad(set_to_none=True)
-                loss.backward()
-            return run
-
         for name, fn_ref, fn_ours, items in (
                 ('get_targets', targets_ref, targets_ours, gts),
-                ('train_iteration', step(ref), step(ours), data)):
-            _time(fn_ref, items[:3])
-            _time(fn_ours, items[:3])
-            t_ref, t_ours = [], []
-            for _ in range(args.rounds):  # frame by frame, one then the other
-                for item in items:
-                    t_ref.append(_time(fn_ref, [item]))
-                    t_ours.append(_time(fn_ours, [item]))
-            r, o = statistics.median(t_ref), statistics.median(t_ours)
+                ('train_iteration', train_step(ref), train_step(ours), data)):
+            r, o = interleaved_ms(fn_ref, fn_ours, items, args.rounds)
             print(json.dumps(dict(kind=name, frames=len(items), boxes_per_frame=num_boxes,
                                   threads=args.threads, mmdet3d_ms=round(r, 2),
                                   bev_losses_ms=round(o, 2), ratio=round(r / o, 2),
-                                  load=_load())), flush=True)
+                                  load=loadavg())), flush=True)
 
 
 if __name__ == '__main__':

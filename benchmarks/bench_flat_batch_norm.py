@@ -20,56 +20,29 @@ float64: the largest error of the output, of the input gradient and of the runni
 ``BN1d``'s 3-d kernel, for torch's kernel on the ``(N * L, C)`` matrix (plain ``BatchNorm1d``
 on the flattened features: as fast as ours, less accurate) and for ``FlatBatchNorm1d``.
 """
-import argparse
 import copy
 import json
 import os.path as osp
-import statistics
 import sys
-import time
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-
-def _load() -> str:
-    with open('/proc/loadavg') as f:
-        return f.read().split()[0]
-
-
-def _ms(fn, item) -> float:
-    t0 = time.perf_counter()
-    fn(item)
-    return 1000 * (time.perf_counter() - t0)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _model_bench import interleaved_ms, loadavg, parser, train_batches, train_step  # noqa: E402
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default=osp.join(REPO, 'configs', 'compare',
-                                                     '01_bev_gaussian_focal_l1.py'))
-    parser.add_argument('--frames', type=int, default=20)
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--threads', type=int, default=1)
-    args = parser.parse_args(argv)
+    args = parser(__doc__, frames=20, rounds=3).parse_args(argv)
 
     import torch
     torch.set_num_threads(args.threads)
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
 
     import bev_losses  # noqa: F401
     from bev_losses.models import FlatBatchNorm1d
     cfg = Config.fromfile(args.config)
     with DefaultScope.overwrite_default_scope('mmdet3d'):
         from mmdet3d.registry import MODELS
-        cfg.train_dataloader.batch_size = 1
-        loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
-        batches = []
-        for batch in loader:
-            batches.append(batch)
-            if len(batches) == args.frames:
-                break
+        batches = train_batches(cfg, args.frames)
         models = {}
         for name, norm in (('BN1d', 'BN1d'), ('FlatBatchNorm1d', 'bev_losses.FlatBatchNorm1d')):
             mcfg = copy.deepcopy(cfg.model)
@@ -97,30 +70,14 @@ def main(argv=None) -> None:
                 out.sum().backward()
             return run
 
-        def step(model):
-            def run(d):
-                losses = model(**d, mode='loss')
-                loss, _ = model.parse_losses(losses)
-                model.zero_grad(set_to_none=True)
-                loss.backward()
-            return run
-
         for kind, fn_ref, fn_ours, items in (
                 ('pillar_encoder_fwd_bwd', encoder(ref), encoder(ours), voxels),
-                ('train_iteration', step(ref), step(ours), data)):
-            for item in items[:3]:
-                fn_ref(item)
-                fn_ours(item)
-            t_ref, t_ours = [], []
-            for _ in range(args.rounds):
-                for item in items:
-                    t_ref.append(_ms(fn_ref, item))
-                    t_ours.append(_ms(fn_ours, item))
-            r, o = statistics.median(t_ref), statistics.median(t_ours)
+                ('train_iteration', train_step(ref), train_step(ours), data)):
+            r, o = interleaved_ms(fn_ref, fn_ours, items, args.rounds)
             print(json.dumps(dict(kind=kind, frames=len(items), pillars_per_frame=points,
                                   threads=args.threads, bn1d_ms=round(r, 2),
                                   flat_batch_norm_ms=round(o, 2), ratio=round(r / o, 2),
-                                  load=_load())), flush=True)
+                                  load=loadavg())), flush=True)
 
         layer = ref.pts_voxel_encoder.pfn_layers[0]
         enc = ref.pts_voxel_encoder

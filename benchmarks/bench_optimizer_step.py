@@ -10,7 +10,6 @@ milliseconds of one step with each implementation, interleaved step by step, and
 parameters of the fused and the default implementation are apart after ``--steps`` steps from
 the same start with the same gradients (float32 rounding, not a different update).
 """
-import argparse
 import copy
 import json
 import os.path as osp
@@ -18,17 +17,12 @@ import statistics
 import sys
 import time
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _model_bench import parser  # noqa: E402
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default=osp.join(REPO, 'configs', 'compare',
-                                                     '01_bev_gaussian_focal_l1.py'))
-    parser.add_argument('--steps', type=int, default=60)
-    parser.add_argument('--threads', type=int, default=1)
-    args = parser.parse_args(argv)
+    args = parser(__doc__, steps=60).parse_args(argv)
 
     import torch
     torch.set_num_threads(args.threads)

@@ -37,7 +37,9 @@ model = dict(
         voxel_size=voxel_size,
         point_cloud_range=bev_range,
         norm_cfg=dict(type='bev_losses.FlatBatchNorm1d', eps=1e-3, momentum=0.1),
-        legacy=False),
+        # legacy=True: every input feature local (offsets from the pillar centre instead of the
+        # absolute x, y); why, and what it changed: small_bev_centerpoint.py.
+        legacy=True),
     middle_encoder=dict(
         type='PointPillarsScatter',
         in_channels=pfn_channels,

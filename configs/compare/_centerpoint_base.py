@@ -1,9 +1,10 @@
 # Shared by the CenterHead rows of the default matrix (not a row itself: leading underscore).
 # The comparison's budget: 800 iterations at batch 1 (800 frames, about 2.7 passes over the 300
 # training frames), one-cycle AdamW. The default matrix with 3 seeds (27 runs, two side by side)
-# took 26.4 minutes on 2 CPU cores (measured on an AMD EPYC machine; 39.5 on a Xeon with the
-# slower code before it); 600 iterations learned far less (baseline, 3 seeds: mAP 0.536, mAOE
-# 0.99, mAVE 2.09 against 0.685, 0.58, 1.48 at 800 in the same code; docs/main_job.md).
+# took 28.3 minutes on 2 CPU cores (measured on an AMD EPYC machine; baseline mAP 0.787, mAOE
+# 0.311, mAVE 0.912); 600 iterations learned far less with the earlier model (legacy=False;
+# baseline, 3 seeds: mAP 0.536, mAOE 0.99, mAVE 2.09 against 0.685, 0.58, 1.48 at 800;
+# docs/main_job.md).
 # At equal frames seen, more updates won: batch 1 x 1000 reached mAP 0.347 where batch 2 x 500
 # reached 0.268 (five-class data v1).
 _base_ = '../small_bev/centerpoint_synthetic.py'
